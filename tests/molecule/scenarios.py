@@ -1,0 +1,22 @@
+"""Run Molecule scenarios (molecule/<name>/) from pytest, so the suite has one entry point."""
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def scenarios(names):
+    """The scenarios among `names` that exist in molecule/."""
+    return [n for n in names if (ROOT / "molecule" / n / "molecule.yml").exists()]
+
+
+def run_scenario(name, timeout=900):
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_FORCE_COLOR="0",
+               PY_COLORS="0", MOLECULE_NO_LOG="false")
+    res = subprocess.run(["molecule", "test", "-s", name], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=timeout)
+    log = ROOT / "artifacts" / f"molecule-{name}.log"
+    log.parent.mkdir(exist_ok=True)
+    log.write_text(res.stdout + "\n--- stderr ---\n" + res.stderr)
+    assert res.returncode == 0, f"molecule test -s {name} failed (log: {log}):\n{res.stdout[-5000:]}\n{res.stderr[-3000:]}"
