@@ -1,0 +1,29 @@
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from harness import remove_stack  # noqa: E402
+
+STACK = "e2e-webstack"
+PORTS = {"proxy": 28080, "postgres": 35432, "redis": 36379}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """Overrides that put the suite's stack beside (never on top of) a user's `webstack-local`."""
+    state_dir = f"/var/lib/webstack/{STACK}"
+    remove_stack(STACK, state_dir)
+    overrides = tmp_path_factory.mktemp("e2e") / "overrides.yml"
+    overrides.write_text(yaml.safe_dump({
+        "webstack_name": STACK,
+        "docker_proxy_published_port": PORTS["proxy"],
+        "docker_postgres_published_port": PORTS["postgres"],
+        "docker_redis_published_port": PORTS["redis"],
+        "docker_app_replicas": 2,
+    }))
+    yield {"name": STACK, "overrides": overrides, "state_dir": state_dir, "ports": PORTS}
+    remove_stack(STACK, state_dir)

@@ -1,0 +1,204 @@
+"""End to end on the docker platform with `inventories/local`: real Docker engine, PostgreSQL,
+Redis and nginx. The tests run in file order and share one stack (see conftest.py)."""
+import json
+import time
+
+import psycopg2
+import pytest
+
+from harness import LoadLoop, docker, http_get, run_playbook, stack_snapshot
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+
+FIGURES = {}
+
+
+def _admin_password():
+    from pathlib import Path
+
+    return (Path(__file__).resolve().parents[2] / ".secrets" / "local" / "postgres_password").read_text().strip()
+
+
+def _db(stack):
+    return psycopg2.connect(host="127.0.0.1", port=stack["ports"]["postgres"], dbname="webstack",
+                            user="postgres", password=_admin_password(), connect_timeout=5)
+
+
+def _query(stack, sql):
+    with _db(stack) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchall() if cur.description else None
+
+
+def _version(stack):
+    status, body = http_get(stack["ports"]["proxy"], "/version")
+    assert status == 200, body
+    return json.loads(body)["version"]
+
+
+def _assert_ok(run, what):
+    assert run.rc == 0, f"{what} failed:\n{run.output[-6000:]}"
+
+
+def test_provision_is_idempotent_and_check_mode_clean(stack):
+    first = run_playbook("provision", stack["overrides"])
+    _assert_ok(first, "provision (first run)")
+    second = run_playbook("provision", stack["overrides"])
+    _assert_ok(second, "provision (second run)")
+    assert second.changed == 0, f"second provision reported changed={second.changed}:\n{second.output[-5000:]}"
+    check = run_playbook("provision", stack["overrides"], check=True)
+    _assert_ok(check, "provision --check --diff")
+    assert check.changed == 0, check.output[-5000:]
+    FIGURES["provision_first_s"], FIGURES["provision_noop_s"] = first.seconds, second.seconds
+
+
+def test_deploy_v1(stack):
+    run = run_playbook("deploy", stack["overrides"], extra_vars={"app_version": "1.0.0"})
+    _assert_ok(run, "deploy 1.0.0")
+    assert _version(stack) == "1.0.0"
+    again = run_playbook("deploy", stack["overrides"], extra_vars={"app_version": "1.0.0"})
+    _assert_ok(again, "re-deploy of the live version")
+    assert again.changed == 0, "deploying the live version again must change nothing"
+    FIGURES["deploy_v1_s"] = run.seconds
+
+
+def test_deploy_v2_under_load_has_no_failed_requests(stack):
+    with LoadLoop(stack["ports"]["proxy"]) as load:
+        run = run_playbook("deploy", stack["overrides"], extra_vars={"app_version": "2.0.0"})
+    _assert_ok(run, "deploy 2.0.0")
+    r = load.result
+    assert r.requests + r.keepalive_requests >= 2000
+    assert r.failed == 0, f"{r.failed} of {r.requests} requests failed during deploy: {r.errors}"
+    assert r.keepalive_failed == 0, f"keep-alive client: {r.errors}"
+    assert _version(stack) == "2.0.0"
+    switched = r.first_seen("2.0.0")
+    assert switched is not None, "traffic never reached 2.0.0 during the deploy"
+    FIGURES["deploy_v2"] = {"seconds": round(run.seconds, 1), "traffic_on_new_after_s": round(switched - run.started, 1),
+                            "requests": r.requests, "failed": r.failed, "keepalive_requests": r.keepalive_requests,
+                            "keepalive_raw_failures": r.keepalive_raw_failures, "keepalive_failed": r.keepalive_failed}
+    # the ledger and the schema follow the release
+    assert _query(stack, "SELECT count(*) FROM schema_migrations")[0][0] >= 2
+
+
+def test_broken_deploy_fails_and_keeps_serving(stack):
+    before = {n for n in docker("ps", "--format", "{{.Names}}").split() if n.startswith(stack["name"] + "-app-")}
+    with LoadLoop(stack["ports"]["proxy"]) as load:
+        run = run_playbook("deploy", stack["overrides"], extra_vars={"app_version": "2.1.0-broken"})
+    assert run.rc != 0, "deploying a version that never becomes ready must fail"
+    assert "ready" in run.output.lower(), "the failure must say the new version did not become ready"
+    r = load.result
+    assert r.failed == 0 and r.keepalive_failed == 0, r.errors
+    assert set(r_v for _, r_v in r.versions) == {"2.0.0"}, f"versions served: {r.versions}"
+    assert _version(stack) == "2.0.0"
+    after = {n for n in docker("ps", "--format", "{{.Names}}").split() if n.startswith(stack["name"] + "-app-")}
+    assert after == before, f"the failed colour's containers must be removed: {sorted(after ^ before)}"
+    FIGURES["failed_deploy"] = {"seconds": round(run.seconds, 1), "requests": r.requests, "failed": r.failed,
+                                "keepalive_failed": r.keepalive_failed}
+
+
+def test_rollback_to_previous_release(stack):
+    with LoadLoop(stack["ports"]["proxy"]) as load:
+        run = run_playbook("rollback", stack["overrides"])
+    _assert_ok(run, "rollback")
+    r = load.result
+    assert r.failed == 0 and r.keepalive_failed == 0, r.errors
+    assert _version(stack) == "1.0.0"
+    back = r.first_seen("1.0.0")
+    assert back is not None
+    FIGURES["rollback"] = {"seconds": round(run.seconds, 1), "traffic_back_after_s": round(back - run.started, 1),
+                           "requests": r.requests, "failed": r.failed, "keepalive_failed": r.keepalive_failed}
+
+
+def test_rollback_to_named_release(stack):
+    run = run_playbook("rollback", stack["overrides"], extra_vars={"rollback_to": "2.0.0"})
+    _assert_ok(run, "rollback_to=2.0.0")
+    assert _version(stack) == "2.0.0"
+
+
+def test_status_reports_releases_schema_and_backup(stack):
+    run = run_playbook("status", stack["overrides"])
+    _assert_ok(run, "status")
+    assert run.changed == 0
+    out = run.output
+    assert "2.0.0" in out and "1.0.0" in out, "status must show the current and previous release"
+
+
+BAD_INPUT = [
+    # (playbook, extra vars, variable the message must name)
+    ("provision", {"vault_postgres_password": "short-pw"}, "vault_postgres_password"),
+    ("provision", {"vault_postgres_app_password": ""}, "vault_postgres_app_password"),
+    ("provision", {"vault_redis_password": "x" * 15}, "vault_redis_password"),
+    ("provision", {"webstack_env": "prodd"}, "webstack_env"),
+    ("provision", {"docker_proxy_bind_address": "not-an-address"}, "docker_proxy_bind_address"),
+    ("deploy", {"app_version": "9.9.9-no-such-image"}, "app_version"),
+    ("deploy", {"app_version": "2.0.0", "docker_app_replicas": 0}, "docker_app_replicas"),
+    ("deploy", {}, "app_version"),
+    ("restore", {}, "confirm_restore"),
+    ("restore", {"confirm_restore": "some-other-stack"}, "confirm_restore"),
+    ("rollback", {"rollback_to": "0.0.1-never-deployed"}, "rollback_to"),
+    ("teardown", {}, "confirm_teardown"),
+]
+
+
+@pytest.mark.parametrize("playbook,extra,variable", BAD_INPUT,
+                         ids=[f"{p}-{v}-{i}" for i, (p, _, v) in enumerate(BAD_INPUT)])
+def test_bad_input_fails_before_any_change(stack, playbook, extra, variable):
+    before = stack_snapshot(stack["name"], stack["state_dir"])
+    run = run_playbook(playbook, stack["overrides"], extra_vars=extra)
+    assert run.rc != 0, f"{playbook} with {extra} must fail"
+    assert variable in run.output, f"the failure must name {variable}:\n{run.output[-3000:]}"
+    assert run.changed == 0, f"{playbook} changed something before failing:\n{run.output[-3000:]}"
+    assert stack_snapshot(stack["name"], stack["state_dir"]) == before
+    assert _version(stack) == "2.0.0"
+
+
+def _app_containers(stack):
+    names = docker("ps", "--filter", f"label=webstack.stack={stack['name']}", "--format", "{{.Names}}").split()
+    return [n for n in names if "-app-" in n]
+
+
+def test_app_runs_as_non_root(stack):
+    import testinfra
+
+    containers = _app_containers(stack)
+    assert len(containers) == 2, containers
+    for name in containers:
+        host = testinfra.get_host(f"docker://{name}")
+        assert host.check_output("id -u") != "0"
+        assert host.user().name == "app"
+        procs = host.process.filter(comm="python3")
+        assert procs and all(p.user != "root" for p in procs), [(p.pid, p.user) for p in procs]
+        assert host.socket("tcp://0.0.0.0:8000").is_listening
+
+
+def test_postgres_and_redis_reachable_only_from_stack_network_and_loopback(stack):
+    import testinfra
+
+    for service, port in (("postgres", 5432), ("redis", 6379)):
+        info = json.loads(docker("inspect", f"{stack['name']}-{service}"))[0]
+        bindings = [b for v in (info["HostConfig"]["PortBindings"] or {}).values() for b in v]
+        assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings), bindings
+        host = testinfra.get_host(f"docker://{stack['name']}-{service}")
+        assert host.socket(f"tcp://0.0.0.0:{port}").is_listening or host.socket(f"tcp://:::{port}").is_listening
+
+    probe = ("import socket,sys\n"
+             "try:\n socket.create_connection((sys.argv[1], int(sys.argv[2])), 3); print('open')\n"
+             "except OSError as e:\n print('closed', e)\n")
+    outsider = f"{stack['name']}-outsider"
+    docker("network", "create", "--label", f"webstack.stack={stack['name']}", outsider)
+    try:
+        image = json.loads(docker("inspect", f"{stack['name']}-postgres"))[0]["Config"]["Image"]
+        for service, port in (("postgres", 5432), ("redis", 6379)):
+            nets = json.loads(docker("inspect", f"{stack['name']}-{service}"))[0]["NetworkSettings"]["Networks"]
+            ip = nets[stack["name"]]["IPAddress"]
+            gateway = json.loads(docker("network", "inspect", outsider))[0]["IPAM"]["Config"][0]["Gateway"]
+            published = stack["ports"][service]
+            inside = docker("run", "--rm", "--network", stack["name"], "--label", f"webstack.stack={stack['name']}",
+                            "--entrypoint", "python3", image, "-c", probe, ip, str(port))
+            assert inside == "open", f"{service} must be reachable on the stack network ({inside})"
+            for target, tport in ((ip, port), (gateway, published)):
+                out = docker("run", "--rm", "--network", outsider, "--label", f"webstack.stack={stack['name']}",
+                             "--entrypoint", "python3", image, "-c", probe, target, str(tport))
+                assert out.startswith("closed"), f"{service} reachable from another network at {target}:{tport}"
+    finally:
+        docker("network", "rm", outsider, check=False)
