@@ -1,0 +1,282 @@
+"""Harness for the aws tests: a real moto server, its API-call recorder and an ansible-playbook runner.
+
+Nothing here mocks Ansible or boto3: playbooks run as a user runs them, against the moto server
+(`moto_server`) listening on a free port of 127.0.0.1, which the tests start and stop themselves.
+Also used by `scripts/benchmark-aws`.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+REGION = "eu-west-1"
+
+# Action-name prefixes of the query/JSON protocols that change state. Everything else (Describe*, List*,
+# Get*, Head*) only reads.
+MUTATING_PREFIXES = (
+    "Create", "Modify", "Put", "Delete", "Update", "Attach", "Detach", "Authorize", "Revoke", "Register",
+    "Deregister", "Associate", "Disassociate", "Add", "Remove", "Tag", "Untag", "Allocate", "Release",
+    "Set", "Enable", "Disable", "Reboot", "Restore", "Start", "Stop", "Run", "Import", "Replace", "Apply",
+    "Change", "Reset", "Subscribe", "Unsubscribe", "Publish", "Rotate", "Copy", "Upload", "Increase",
+    "Decrease", "Failover", "Test", "Batch", "Restore", "Accept", "Reject", "Cancel", "Purge", "Promote",
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ApiCall:
+    service: str
+    action: str
+    method: str
+    url: str
+
+    @property
+    def mutating(self) -> bool:
+        if self.service == "s3" or self.action.startswith(("s3:", "REST:")):
+            return self.method in ("PUT", "POST", "DELETE")
+        if self.service == "sts":
+            return False
+        return self.action.startswith(MUTATING_PREFIXES)
+
+    def __str__(self) -> str:
+        return f"{self.service}:{self.action}"
+
+
+def _parse_entry(entry: dict) -> ApiCall:
+    headers = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}
+    method = entry.get("method", "")
+    url = entry.get("url", "")
+    service = "unknown"
+    match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request", headers.get("authorization", ""))
+    if match:
+        service = match.group(1)
+    action = ""
+    target = headers.get("x-amz-target")
+    if target:
+        action = target.rsplit(".", 1)[-1]
+    else:
+        body = entry.get("body") or ""
+        if entry.get("body_encoded"):
+            try:
+                body = base64.b64decode(body).decode("utf-8", "replace")
+            except ValueError:
+                body = ""
+        params = parse_qs(body) if "=" in body else {}
+        params.update(parse_qs(urlparse(url).query))
+        if "Action" in params:
+            action = params["Action"][0]
+    if not action:
+        # REST protocols (S3, Lambda, ...): the method and path are the operation.
+        action = f"REST:{method} {urlparse(url).path}"
+    return ApiCall(service=service, action=action, method=method, url=url)
+
+
+class MotoServer:
+    """A moto server on a free port of 127.0.0.1 with reset and recorder helpers."""
+
+    def __init__(self, port: int | None = None, ecs_service_running: int | None = None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._tmp = tempfile.TemporaryDirectory(prefix="webstack-moto-")
+        self.recording_path = Path(self._tmp.name) / "recording.jsonl"
+        self.log_path = Path(self._tmp.name) / "moto.log"
+        self.ecs_service_running = ecs_service_running
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> "MotoServer":
+        env = dict(os.environ)
+        env.update(
+            MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+            MOTO_RECORDER_FILEPATH=str(self.recording_path),
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION=REGION,
+        )
+        if self.ecs_service_running is not None:
+            env["MOTO_ECS_SERVICE_RUNNING"] = str(self.ecs_service_running)
+        self._log = open(self.log_path, "wb")  # noqa: SIM115  closed in stop()
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"moto_server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"moto_server did not answer on {self.url} within {timeout}s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+        if getattr(self, "_log", None):
+            self._log.close()
+        self._tmp.cleanup()
+
+    def _post(self, path: str) -> bytes:
+        req = urllib.request.Request(f"{self.url}{path}", data=b"", method="POST")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.read()
+
+    def reset(self) -> None:
+        """Forget every resource (and the recording)."""
+        self._post("/moto-api/reset")
+        self.recorder_reset()
+
+    # -- recorder -------------------------------------------------------------------------------------
+    def recorder_reset(self) -> None:
+        self._post("/moto-api/recorder/reset-recording")
+
+    def recorder_start(self) -> None:
+        self._post("/moto-api/recorder/reset-recording")
+        self._post("/moto-api/recorder/start-recording")
+
+    def recorder_stop(self) -> list[ApiCall]:
+        self._post("/moto-api/recorder/stop-recording")
+        return self.recorded()
+
+    def recorded(self) -> list[ApiCall]:
+        with urllib.request.urlopen(f"{self.url}/moto-api/recorder/download-recording", timeout=30) as resp:
+            text = resp.read().decode("utf-8")
+        return [_parse_entry(json.loads(line)) for line in text.splitlines() if line.strip()]
+
+    def boto3_kwargs(self) -> dict:
+        return dict(endpoint_url=self.url, region_name=REGION,
+                    aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def client(self, service: str):
+        import boto3  # imported lazily: the benchmark script needs no boto3 for parsing
+
+        return boto3.client(service, **self.boto3_kwargs())
+
+
+def mutating(calls: list[ApiCall]) -> list[ApiCall]:
+    return [c for c in calls if c.mutating]
+
+
+@dataclass
+class PlaybookResult:
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+    data: dict = field(default_factory=dict)
+
+    @property
+    def stats(self) -> dict:
+        return self.data.get("stats", {})
+
+    def stat(self, key: str) -> int:
+        return sum(host.get(key, 0) for host in self.stats.values())
+
+    @property
+    def changed(self) -> int:
+        return self.stat("changed")
+
+    @property
+    def failed(self) -> int:
+        return self.stat("failures") + self.stat("unreachable")
+
+    def tasks(self):
+        for play in self.data.get("plays", []):
+            for task in play.get("tasks", []):
+                for host, res in task.get("hosts", {}).items():
+                    yield task["task"]["name"], host, res
+
+    def changed_tasks(self) -> list[str]:
+        return [name for name, _h, res in self.tasks() if res.get("changed")]
+
+    def failed_tasks(self) -> list[tuple[str, str]]:
+        return [(name, str(res.get("msg", ""))) for name, _h, res in self.tasks()
+                if res.get("failed") and not res.get("ignore_errors")]
+
+    def result_of(self, task_name: str) -> dict:
+        for name, _h, res in self.tasks():
+            if name == task_name:
+                return res
+        raise KeyError(task_name)
+
+    def summary(self) -> str:
+        lines = [f"rc={self.rc} changed={self.changed} failed={self.failed} in {self.seconds:.1f}s"]
+        lines += [f"CHANGED: {n}" for n in self.changed_tasks()]
+        lines += [f"FAILED: {n}: {m[:1500]}" for n, m in self.failed_tasks()]
+        if not self.data:
+            lines += ["STDOUT:", self.stdout[-4000:], "STDERR:", self.stderr[-4000:]]
+        elif self.stderr.strip():
+            lines += ["STDERR:", self.stderr[-2000:]]
+        return "\n".join(lines)
+
+
+def run_playbook(playbook: str, *, endpoint_url: str | None, inventory: str = "sandbox", check: bool = False,
+                 diff: bool = False, extra_vars: dict | None = None, tags: str | None = None,
+                 skip_tags: str | None = None, json_output: bool = True, timeout: int = 1200) -> PlaybookResult:
+    """Run `ansible-playbook` from the repository root the way a user does, against the emulator."""
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION=REGION,
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_NOCOLOR="1",
+    )
+    env.pop("AWS_ENDPOINT_URL", None)  # only the inventory's setting may point at the emulator
+    env.pop("AWS_PROFILE", None)
+    if endpoint_url:
+        env["WEBSTACK_AWS_ENDPOINT_URL"] = endpoint_url
+    if json_output:
+        env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
+    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", f"inventories/{inventory}", playbook]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    if tags:
+        cmd += ["--tags", tags]
+    if skip_tags:
+        cmd += ["--skip-tags", skip_tags]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    seconds = time.monotonic() - start
+    data: dict = {}
+    if json_output:
+        text = proc.stdout
+        brace = text.find("{")
+        if brace >= 0:
+            try:
+                data, _end = json.JSONDecoder().raw_decode(text[brace:])
+            except json.JSONDecodeError:
+                data = {}
+    return PlaybookResult(rc=proc.returncode, stdout=proc.stdout, stderr=proc.stderr, seconds=seconds, data=data)
