@@ -202,3 +202,100 @@ def test_postgres_and_redis_reachable_only_from_stack_network_and_loopback(stack
                 assert out.startswith("closed"), f"{service} reachable from another network at {target}:{tport}"
     finally:
         docker("network", "rm", outsider, check=False)
+
+
+BAD_MIGRATION = """-- adds a column, then fails: the column must not survive
+ALTER TABLE items ADD COLUMN must_not_exist integer;
+INSERT INTO no_such_table VALUES (1);
+"""
+
+
+def _schema_and_data(stack):
+    columns = _query(stack, "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                            "WHERE table_schema = 'public' ORDER BY 1, 2")
+    applied = _query(stack, "SELECT version, checksum FROM schema_migrations ORDER BY version")
+    items = _query(stack, "SELECT * FROM items ORDER BY id")
+    return columns, applied, items
+
+
+def test_failing_migration_leaves_schema_and_data_unchanged(stack, tmp_path):
+    tag = "2.0.1-badmigration"
+    (tmp_path / "0003_break_things.sql").write_text(BAD_MIGRATION)
+    (tmp_path / "Dockerfile").write_text(
+        "FROM webstack/app:2.0.0\nCOPY 0003_break_things.sql /opt/webstack/migrations/\n")
+    docker("build", "-q", "-t", f"webstack/app:{tag}", "--label", f"webstack.stack={stack['name']}", str(tmp_path))
+    try:
+        before = _schema_and_data(stack)
+        assert before[2], "the suite's data must not be empty here"
+        run = run_playbook("migrate", stack["overrides"], extra_vars={"app_version": tag})
+        assert run.rc != 0, "a failing migration must fail the run"
+        assert "0003_break_things" in run.output, "the error must name the migration"
+        assert _schema_and_data(stack) == before, "schema, migrations table or data changed"
+        # and the same migration through deploy: traffic stays on the live release
+        deploy = run_playbook("deploy", stack["overrides"], extra_vars={"app_version": tag})
+        assert deploy.rc != 0 and "0003_break_things" in deploy.output
+        assert _schema_and_data(stack) == before
+        assert _version(stack) == "2.0.0"
+    finally:
+        docker("rmi", "-f", f"webstack/app:{tag}", check=False)
+
+
+def test_changed_applied_migration_is_refused(stack, tmp_path):
+    tag = "2.0.2-edited"
+    (tmp_path / "Dockerfile").write_text(
+        "FROM webstack/app:2.0.0\nUSER root\n"
+        "RUN sed -i '1i -- edited after it was applied' /opt/webstack/migrations/0001_*.sql\nUSER 10001:10001\n")
+    docker("build", "-q", "-t", f"webstack/app:{tag}", str(tmp_path))
+    try:
+        before = _schema_and_data(stack)
+        run = run_playbook("migrate", stack["overrides"], extra_vars={"app_version": tag})
+        assert run.rc != 0 and "0001_" in run.output and "checksum" in run.output.lower(), run.output[-3000:]
+        assert _schema_and_data(stack) == before
+    finally:
+        docker("rmi", "-f", f"webstack/app:{tag}", check=False)
+
+
+def _items(stack):
+    return _query(stack, "SELECT * FROM items ORDER BY id")
+
+
+def _post_item(stack, name):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", stack["ports"]["proxy"], timeout=5)
+    conn.request("POST", "/items", body=json.dumps({"name": name}), headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    assert resp.status in (200, 201), body
+
+
+def test_backup_then_restore_returns_to_the_backup_point(stack):
+    for i in range(5):
+        _post_item(stack, f"before-backup-{i}")
+    backup = run_playbook("backup", stack["overrides"])
+    _assert_ok(backup, "backup")
+    at_backup = _items(stack)
+    for i in range(7):
+        _post_item(stack, f"after-backup-{i}")
+    assert len(_items(stack)) == len(at_backup) + 7
+    restore = run_playbook("restore", stack["overrides"], extra_vars={"confirm_restore": stack["name"]})
+    _assert_ok(restore, "restore")
+    assert _items(stack) == at_backup, "restored data differs from the backup point"
+    status, _ = http_get(stack["ports"]["proxy"], "/health/ready")
+    assert status == 200
+    FIGURES["backup_s"], FIGURES["restore_s"] = round(backup.seconds, 1), round(restore.seconds, 1)
+
+
+def test_teardown_keeps_backups(stack):
+    from pathlib import Path
+
+    backups = Path(stack["state_dir"]) / "backups"
+    kept = sorted(p.name for p in backups.iterdir())
+    assert kept
+    run = run_playbook("teardown", stack["overrides"], extra_vars={"confirm_teardown": stack["name"]})
+    _assert_ok(run, "teardown")
+    assert not docker("ps", "-aq", "--filter", f"label=webstack.stack={stack['name']}")
+    assert sorted(p.name for p in backups.iterdir()) == kept
+    figures = Path(__file__).resolve().parents[2] / "artifacts" / "e2e-figures.json"
+    figures.write_text(json.dumps(FIGURES, indent=2))
