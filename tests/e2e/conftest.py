@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from harness import remove_stack  # noqa: E402
 
 STACK = "e2e-webstack"
-PORTS = {"proxy": 28080, "postgres": 35432, "redis": 36379}
+PORTS = {"proxy": 28180, "postgres": 28432, "redis": 28379}
 
 
 @pytest.fixture(scope="module")

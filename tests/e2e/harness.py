@@ -41,7 +41,7 @@ def run_playbook(name, overrides, *extra, extra_vars=None, check=False, timeout=
         cmd += ["--check", "--diff"]
     cmd += list(extra)
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_CALLBACKS_ENABLED="", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     started = time.time()
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     run = PlaybookRun(res.returncode, res.stdout + res.stderr, time.time() - started, started)

@@ -1,7 +1,6 @@
 """End to end on the docker platform with `inventories/local`: real Docker engine, PostgreSQL,
 Redis and nginx. The tests run in file order and share one stack (see conftest.py)."""
 import json
-import time
 
 import psycopg2
 import pytest

@@ -1,0 +1,93 @@
+"""Figures of the docker platform, measured on this machine (not a test; prints JSON).
+
+Deploy and rollback under a bounded load loop (time to traffic on the new version, failed requests
+of fresh-connection and keep-alive clients, failed deploy of a never-ready version), then backup and
+restore of a generated ~100 MB database through the playbooks next to plain pg_dump/pg_restore in
+the same container. Uses its own stack (`bench-webstack`, ports 29xxx) and removes it at the end."""
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+
+from harness import LoadLoop, docker, remove_stack, run_playbook  # noqa: E402
+
+STACK = "bench-webstack"
+STATE_DIR = f"/var/lib/webstack/{STACK}"
+PORT = 29180
+TARGET_MB = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+
+
+def timed_load(overrides, playbook, **extra):
+    with LoadLoop(PORT) as load:
+        run = run_playbook(playbook, overrides, extra_vars=extra)
+    r = load.result
+    return run, {
+        "playbook_s": round(run.seconds, 1),
+        "rc": run.rc,
+        "versions_seen": [v for _, v in r.versions],
+        "traffic_switched_after_s": round(r.versions[-1][0] - run.started, 1) if len(r.versions) > 1 else None,
+        "requests": r.requests, "failed": r.failed,
+        "keepalive_requests": r.keepalive_requests, "keepalive_failed_after_one_retry": r.keepalive_failed,
+        "keepalive_connection_closed_by_server": r.keepalive_raw_failures,
+    }
+
+
+def psql(sql):
+    return docker("exec", f"{STACK}-postgres", "psql", "-X", "-q", "-A", "-t", "-U", "postgres", "-d", "webstack", "-c", sql)
+
+
+def timed(cmd):
+    start = time.time()
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return round(time.time() - start, 1)
+
+
+def main():
+    figures = {}
+    remove_stack(STACK, STATE_DIR)
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = Path(tmp) / "bench.yml"
+        overrides.write_text(json.dumps({
+            "webstack_name": STACK, "docker_proxy_published_port": PORT,
+            "docker_postgres_published_port": 29432, "docker_redis_published_port": 29379}))
+        try:
+            run = run_playbook("provision", overrides)
+            assert run.rc == 0, run.output[-3000:]
+            figures["provision_first_s"] = round(run.seconds, 1)
+            run = run_playbook("provision", overrides)
+            figures["provision_noop_s"] = round(run.seconds, 1)
+            run = run_playbook("deploy", overrides, extra_vars={"app_version": "1.0.0"})
+            assert run.rc == 0, run.output[-3000:]
+            figures["deploy_first_s"] = round(run.seconds, 1)
+            figures["deploy_v2_under_load"] = timed_load(overrides, "deploy", app_version="2.0.0")[1]
+            figures["failed_deploy_under_load"] = timed_load(overrides, "deploy", app_version="2.1.0-broken")[1]
+            figures["rollback_under_load"] = timed_load(overrides, "rollback")[1]
+
+            rows = TARGET_MB * 1024 * 1024 // 230
+            psql(f"INSERT INTO items (name) SELECT 'bench-' || g || '-' || repeat(md5(g::text), 6) "
+                 f"FROM generate_series(1, {rows}) g")
+            figures["database_mb"] = int(psql("SELECT pg_database_size('webstack') / 1048576"))
+            run = run_playbook("backup", overrides)
+            assert run.rc == 0, run.output[-3000:]
+            figures["backup_playbook_s"] = round(run.seconds, 1)
+            run = run_playbook("restore", overrides, extra_vars={"confirm_restore": STACK})
+            assert run.rc == 0, run.output[-3000:]
+            figures["restore_playbook_s"] = round(run.seconds, 1)
+            pg = ["docker", "exec", f"{STACK}-postgres"]
+            figures["plain_pg_dump_s"] = timed(pg + ["pg_dump", "-Fc", "-U", "postgres", "-d", "webstack", "-f", "/tmp/plain.dump"])
+            psql("SELECT 1")
+            docker("exec", f"{STACK}-postgres", "createdb", "-U", "postgres", "bench_restore")
+            figures["plain_pg_restore_s"] = timed(pg + ["pg_restore", "-j", "2", "-U", "postgres", "-d", "bench_restore", "/tmp/plain.dump"])
+        finally:
+            run_playbook("teardown", overrides, extra_vars={"confirm_teardown": STACK})
+            remove_stack(STACK, STATE_DIR)
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
