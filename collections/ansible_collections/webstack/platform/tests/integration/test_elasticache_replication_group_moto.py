@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.aws
+
 GROUP = "h4-it-redis"
 TOKEN = "integration-token-0123456789"
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.aws
+
 NAME = "h4-it-postgres15"
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+pytestmark = pytest.mark.aws
+
 
 def test_cloudwatch_flow_log_create_converge_check_drift_delete(moto, run_playbook):
     moto.reset()
