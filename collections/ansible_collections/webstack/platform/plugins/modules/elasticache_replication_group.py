@@ -437,7 +437,8 @@ def differences(params, view):
         desired = params.get(option)
         if desired is None:
             continue
-        if option not in view:
+        if option not in view or (option == "kms_key_id" and "alias/" in desired):
+            # Not readable here (member cluster), or an alias AWS reports as the key ARN.
             unverified.append(option)
             continue
         if not same(option, desired, view[option]):
@@ -516,10 +517,12 @@ def validate(module):
         module.fail_json(msg="snapshot_retention_limit must not be negative")
 
 
-def result_group(client, group):
+def result_group(client, group, tags=None):
+    """Snake-cased group with its tags (read unless already known)."""
     if not group:
         return {}
-    tags = get_tags(client, group["ARN"]) if group.get("ARN") else {}
+    if tags is None:
+        tags = get_tags(client, group["ARN"]) if group.get("ARN") else {}
     out = camel_dict_to_snake_dict(group, ignore_list=["Tags"])
     out["tags"] = tags
     return out
@@ -546,8 +549,8 @@ def ensure_present(module, client):
             module.fail_json_aws(e, msg=f"Failed to create replication group {group_id}")
         if p["wait"]:
             group = wait_for(module, client, group_id, "available")
-        module.exit_json(changed=True, replication_group=result_group(client, group), changes=changes,
-                         unverified=[], diff={"before": {}, "after": diff_after})
+        module.exit_json(changed=True, replication_group=result_group(client, group, p.get("tags") or {}),
+                         changes=changes, unverified=[], diff={"before": {}, "after": diff_after})
 
     member = describe_member(client, group)
     view = current_view(group, member)
@@ -597,7 +600,7 @@ def ensure_present(module, client):
                 group = wait_for(module, client, group_id, "available")
             except WaitTimeout as e:
                 module.fail_json(msg=str(e))
-        module.exit_json(changed=bool(changes), replication_group=result_group(client, group),
+        module.exit_json(changed=bool(changes), replication_group=result_group(client, group, current_tags),
                          changes=changes, unverified=unverified, diff=diff)
 
     # Modifications need an available group.
@@ -638,7 +641,11 @@ def ensure_present(module, client):
         module.fail_json_aws(e, msg=f"Failed to modify replication group {group_id}", changes=changes)
     if p["wait"]:
         group = wait_for(module, client, group_id, "available")
-    module.exit_json(changed=True, replication_group=result_group(client, group), changes=changes,
+    final_tags = None
+    if current_tags is not None:
+        final_tags = {k: v for k, v in current_tags.items() if k not in tags_to_unset}
+        final_tags.update(tags_to_set)
+    module.exit_json(changed=True, replication_group=result_group(client, group, final_tags), changes=changes,
                      unverified=unverified, diff=diff)
 
 

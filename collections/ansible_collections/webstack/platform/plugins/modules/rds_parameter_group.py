@@ -217,10 +217,13 @@ def apply_parameters(client, name, modify, reset):
             Parameters=[{"ParameterName": k, "ApplyMethod": "pending-reboot"} for k in reset[i:i + BATCH]])
 
 
-def result_group(client, group, parameters):
+def result_group(client, group, parameters, tags=None):
+    """Snake-cased group with its tags (read unless already known) and user-set parameters."""
     out = camel_dict_to_snake_dict(group)
-    out["tags"] = boto3_tag_list_to_ansible_dict(
-        client.list_tags_for_resource(ResourceName=group["DBParameterGroupArn"], aws_retry=True).get("TagList", []))
+    if tags is None:
+        tags = boto3_tag_list_to_ansible_dict(
+            client.list_tags_for_resource(ResourceName=group["DBParameterGroupArn"], aws_retry=True).get("TagList", []))
+    out["tags"] = tags
     out["parameters"] = parameters
     return out
 
@@ -247,7 +250,7 @@ def ensure_present(module, client):
         group = client.create_db_parameter_group(aws_retry=True, **request)["DBParameterGroup"]
         modify, reset, _changes = plan_parameters(module, client, name, {})
         apply_parameters(client, name, modify, reset)
-        module.exit_json(changed=True, parameter_group=result_group(client, group, desired_params),
+        module.exit_json(changed=True, parameter_group=result_group(client, group, desired_params, p.get("tags") or {}),
                          changes=["state"], diff=diff)
 
     if p.get("family") and p["family"] != group.get("DBParameterGroupFamily"):
@@ -274,6 +277,7 @@ def ensure_present(module, client):
     diff = {"before": before, "after": after}
 
     final_params = dict(current)
+    final_tags = current_tags
     if not module.check_mode and changes:
         apply_parameters(client, name, modify, reset)
         if tags_to_unset:
@@ -285,7 +289,10 @@ def ensure_present(module, client):
         final_params.update({m["ParameterName"]: m["ParameterValue"] for m in modify})
         for key in reset:
             final_params.pop(key, None)
-    module.exit_json(changed=bool(changes), parameter_group=result_group(client, group, final_params),
+        if current_tags is not None:
+            final_tags = {k: v for k, v in current_tags.items() if k not in tags_to_unset}
+            final_tags.update(tags_to_set)
+    module.exit_json(changed=bool(changes), parameter_group=result_group(client, group, final_params, final_tags),
                      changes=changes, diff=diff)
 
 

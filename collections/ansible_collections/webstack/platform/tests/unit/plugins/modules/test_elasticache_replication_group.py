@@ -145,7 +145,6 @@ def test_create_without_wait_returns_creating(aws_stub, run_module):
     stub = aws_stub("elasticache")
     not_found(stub)
     stub.add_response("create_replication_group", {"ReplicationGroup": group("creating")}, expected_create())
-    stub.add_response("list_tags_for_resource", {"TagList": TAG_LIST}, {"ResourceName": ARN})
     res = run_module(mod, dict(BASE_ARGS, wait=False), diff=True)
     assert not res.failed, res.result
     assert res.result["changed"] is True
@@ -161,7 +160,6 @@ def test_create_waits_until_available(aws_stub, run_module):
     stub.add_response("create_replication_group", {"ReplicationGroup": group("creating")}, expected_create())
     describe(stub, group("creating"))
     describe(stub, group("available"))
-    stub.add_response("list_tags_for_resource", {"TagList": TAG_LIST}, {"ResourceName": ARN})
     res = run_module(mod, dict(BASE_ARGS, wait=True))
     assert not res.failed, res.result
     assert res.result["changed"] is True
@@ -181,7 +179,6 @@ def test_wait_timeout_fails_with_last_status(aws_stub, run_module):
 def test_existing_converged_group_is_a_noop(aws_stub, run_module):
     stub = aws_stub("elasticache")
     read_existing(stub)
-    stub.add_response("list_tags_for_resource", {"TagList": TAG_LIST}, {"ResourceName": ARN})
     res = run_module(mod, BASE_ARGS, diff=True)
     assert not res.failed, res.result
     assert res.result["changed"] is False
@@ -194,7 +191,6 @@ def test_present_with_wait_on_creating_group_only_waits(aws_stub, run_module):
     read_existing(stub, grp=group("creating"))
     describe(stub, group("creating"))
     describe(stub, group("available"))
-    stub.add_response("list_tags_for_resource", {"TagList": TAG_LIST}, {"ResourceName": ARN})
     res = run_module(mod, dict(BASE_ARGS, wait=True))
     assert not res.failed, res.result
     assert res.result["changed"] is False
@@ -213,7 +209,6 @@ def test_modify_changes_only_what_differs_and_never_sends_token(aws_stub, run_mo
     stub.add_response("remove_tags_from_resource", {"TagList": []}, {"ResourceName": ARN, "TagKeys": ["Stale"]})
     stub.add_response("add_tags_to_resource", {"TagList": TAG_LIST},
                       {"ResourceName": ARN, "Tags": [{"Key": "Environment", "Value": "prod"}]})
-    stub.add_response("list_tags_for_resource", {"TagList": TAG_LIST}, {"ResourceName": ARN})
     res = run_module(mod, dict(BASE_ARGS, wait=False), diff=True)
     assert not res.failed, res.result
     assert res.result["changed"] is True
@@ -225,7 +220,6 @@ def test_modify_changes_only_what_differs_and_never_sends_token(aws_stub, run_mo
 def test_check_mode_reports_changes_and_calls_nothing_mutating(aws_stub, run_module):
     stub = aws_stub("elasticache")
     read_existing(stub, grp=group(SnapshotRetentionLimit=1))
-    stub.add_response("list_tags_for_resource", {"TagList": TAG_LIST}, {"ResourceName": ARN})
     res = run_module(mod, BASE_ARGS, check_mode=True, diff=True)
     assert not res.failed, res.result
     assert res.result["changed"] is True
@@ -249,7 +243,6 @@ def test_replica_count_increase_uses_increase_replica_count(aws_stub, run_module
     stub.add_response("increase_replica_count", {"ReplicationGroup": group("modifying")},
                       {"ReplicationGroupId": GROUP_ID, "NewReplicaCount": 2, "ApplyImmediately": True})
     describe(stub, group("available"))
-    stub.add_response("list_tags_for_resource", {"TagList": TAG_LIST}, {"ResourceName": ARN})
     res = run_module(mod, dict(BASE_ARGS, num_cache_clusters=3, wait=False))
     assert not res.failed, res.result
     assert res.result["changes"] == ["num_cache_clusters"]
@@ -262,7 +255,6 @@ def test_auth_token_rotation_only_when_asked(aws_stub, run_module):
         "modify_replication_group", {"ReplicationGroup": group("modifying")},
         {"ReplicationGroupId": GROUP_ID, "ApplyImmediately": True, "AuthToken": TOKEN,
          "AuthTokenUpdateStrategy": "ROTATE"})
-    stub.add_response("list_tags_for_resource", {"TagList": TAG_LIST}, {"ResourceName": ARN})
     res = run_module(mod, dict(BASE_ARGS, auth_token_update_strategy="ROTATE", wait=False), diff=True)
     assert not res.failed, res.result
     assert res.result["changes"] == ["auth_token"]
@@ -282,7 +274,6 @@ def test_member_cluster_unreadable_reports_unverified(aws_stub, run_module):
     describe(stub, group())
     stub.add_client_error("describe_cache_clusters", service_error_code="CacheClusterNotFound",
                           service_message="not found", http_status_code=404)
-    stub.add_response("list_tags_for_resource", {"TagList": TAG_LIST}, {"ResourceName": ARN})
     stub.add_response("list_tags_for_resource", {"TagList": TAG_LIST}, {"ResourceName": ARN})
     res = run_module(mod, BASE_ARGS)
     assert res.result["changed"] is False
@@ -308,7 +299,6 @@ def test_throttling_is_retried(aws_stub, run_module):
     stub.add_client_error("describe_replication_groups", service_error_code="Throttling",
                           service_message="Rate exceeded", http_status_code=400)
     read_existing(stub)
-    stub.add_response("list_tags_for_resource", {"TagList": TAG_LIST}, {"ResourceName": ARN})
     res = run_module(mod, BASE_ARGS)
     assert not res.failed, res.result
     assert res.result["changed"] is False
@@ -357,3 +347,18 @@ def test_invalid_input_fails_before_any_call(aws_stub, run_module, args, fragmen
     res = run_module(mod, dict(copy.deepcopy(BASE_ARGS), **args))
     assert res.failed
     assert fragment in res.result["msg"]
+
+
+def test_kms_alias_is_not_compared_but_key_arn_is(aws_stub, run_module):
+    stub = aws_stub("elasticache")
+    key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    read_existing(stub, grp=group(KmsKeyId=key_arn))
+    res = run_module(mod, dict(BASE_ARGS, kms_key_id="alias/webstack"))
+    assert not res.failed, res.result
+    assert res.result["changed"] is False and res.result["unverified"] == ["kms_key_id"]
+    read_existing(stub, grp=group(KmsKeyId=key_arn))
+    res = run_module(mod, dict(BASE_ARGS, kms_key_id="1234abcd-12ab-34cd-56ef-1234567890ab"))
+    assert res.result["changed"] is False and res.result["unverified"] == []
+    read_existing(stub, grp=group(KmsKeyId=key_arn))
+    res = run_module(mod, dict(BASE_ARGS, kms_key_id="arn:aws:kms:us-east-1:123456789012:key/other"))
+    assert res.failed and "kms_key_id" in res.result["msg"]

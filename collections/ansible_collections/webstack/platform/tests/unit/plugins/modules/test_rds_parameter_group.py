@@ -53,7 +53,6 @@ def test_create_sets_parameters_with_apply_type(aws_stub, run_module):
             {"ParameterName": "shared_preload_libraries", "ParameterValue": "pg_stat_statements",
              "ApplyMethod": "pending-reboot"},
         ]})
-    stub.add_response("list_tags_for_resource", {"TagList": TAGS}, {"ResourceName": ARN})
     res = run_module(mod, ARGS)
     assert not res.failed, res.result
     assert res.result["changed"] is True
@@ -73,7 +72,6 @@ def test_noop_reads_only_user_parameters(aws_stub, run_module):
     describe(stub, [GROUP])
     stub.add_response("describe_db_parameters", {"Parameters": USER}, {"DBParameterGroupName": NAME, "Source": "user"})
     stub.add_response("list_tags_for_resource", {"TagList": TAGS}, {"ResourceName": ARN})
-    stub.add_response("list_tags_for_resource", {"TagList": TAGS}, {"ResourceName": ARN})
     res = run_module(mod, ARGS)
     assert not res.failed, res.result
     assert res.result["changed"] is False
@@ -92,7 +90,6 @@ def test_drift_check_mode_then_repair(aws_stub, run_module):
             stub.add_response("modify_db_parameter_group", {"DBParameterGroupName": NAME}, {
                 "DBParameterGroupName": NAME, "Parameters": [
                     {"ParameterName": "rds.force_ssl", "ParameterValue": "1", "ApplyMethod": "immediate"}]})
-        stub.add_response("list_tags_for_resource", {"TagList": TAGS}, {"ResourceName": ARN})
     res = run_module(mod, ARGS, check_mode=True, diff=True)
     assert res.result["changed"] is True
     assert res.result["changes"] == ["parameters.rds.force_ssl"]
