@@ -30,6 +30,7 @@ def test_create_converge_check_drift_delete(moto, run_playbook):
     moto.start_recording()
     stats, results = run_playbook([task()])
     assert stats["changed"] == 0, results
+    assert moto.recorded_actions() == ["DescribeDBParameterGroups", "DescribeDBParameters", "ListTagsForResource"]
     moto.start_recording()
     stats, results = run_playbook([task()], check=True, diff=True)
     assert stats["changed"] == 0, results
