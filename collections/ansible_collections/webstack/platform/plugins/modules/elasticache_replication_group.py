@@ -309,6 +309,7 @@ POLL_DELAY = 15
 NOT_FOUND = "ReplicationGroupNotFoundFault"
 CLUSTER_NOT_FOUND = ("CacheClusterNotFound", "CacheClusterNotFoundFault")
 BUSY = ("InvalidReplicationGroupState", "InvalidReplicationGroupStateFault")
+TRANSIENT = ("creating", "modifying", "snapshotting")
 
 # Options AWS cannot change on an existing group.
 IMMUTABLE = ("cache_subnet_group_name", "port", "at_rest_encryption", "kms_key_id", "transit_encryption")
@@ -610,28 +611,37 @@ def ensure_present(module, client):
         except WaitTimeout as e:
             module.fail_json(msg=f"{e}; cannot modify it before that")
 
+    request = {}
+    for option in changes:
+        if option in MODIFY_KEYS:
+            request[MODIFY_KEYS[option]] = p[option]
+    if token_action:
+        request["AuthTokenUpdateStrategy"] = token_action
+        if token_action != "DELETE":
+            request["AuthToken"] = p["auth_token"]
+    if request:
+        request["ReplicationGroupId"] = group_id
+        request["ApplyImmediately"] = p["apply_immediately"]
+    resize = None
+    if "num_cache_clusters" in changes:
+        resize = "increase" if p["num_cache_clusters"] > view["num_cache_clusters"] else "decrease"
+
+    def change_replicas():
+        getattr(client, f"{resize}_replica_count")(
+            ReplicationGroupId=group_id, NewReplicaCount=p["num_cache_clusters"] - 1, ApplyImmediately=True,
+            aws_retry=True)
+        return wait_for(module, client, group_id, "available")
+
     try:
-        if "num_cache_clusters" in changes:
-            replicas = p["num_cache_clusters"] - 1
-            if p["num_cache_clusters"] > view["num_cache_clusters"]:
-                client.increase_replica_count(ReplicationGroupId=group_id, NewReplicaCount=replicas,
-                                              ApplyImmediately=True, aws_retry=True)
-            else:
-                client.decrease_replica_count(ReplicationGroupId=group_id, NewReplicaCount=replicas,
-                                              ApplyImmediately=True, aws_retry=True)
-            group = wait_for(module, client, group_id, "available")
-        request = {}
-        for option in changes:
-            if option in MODIFY_KEYS:
-                request[MODIFY_KEYS[option]] = p[option]
-        if token_action:
-            request["AuthTokenUpdateStrategy"] = token_action
-            if token_action != "DELETE":
-                request["AuthToken"] = p["auth_token"]
+        # Add replicas before enabling failover on them; turn failover off before removing them.
+        if resize == "increase":
+            group = change_replicas()
         if request:
-            request["ReplicationGroupId"] = group_id
-            request["ApplyImmediately"] = p["apply_immediately"]
             group = client.modify_replication_group(aws_retry=True, **request)["ReplicationGroup"]
+        if resize == "decrease":
+            if request:
+                group = wait_for(module, client, group_id, "available")
+            group = change_replicas()
         if tags_to_unset:
             client.remove_tags_from_resource(ResourceName=group["ARN"], TagKeys=tags_to_unset, aws_retry=True)
         if tags_to_set:
@@ -666,7 +676,8 @@ def ensure_absent(module, client):
     request = {"ReplicationGroupId": group_id, "RetainPrimaryCluster": False}
     if p.get("final_snapshot_identifier"):
         request["FinalSnapshotIdentifier"] = p["final_snapshot_identifier"]
-    if group.get("Status") != "available":
+    if group.get("Status") in TRANSIENT:
+        # AWS refuses to delete a group while it is being created or modified.
         group = wait_for(module, client, group_id, "available")
     try:
         group = client.delete_replication_group(aws_retry=True, **request)["ReplicationGroup"]

@@ -362,3 +362,65 @@ def test_kms_alias_is_not_compared_but_key_arn_is(aws_stub, run_module):
     read_existing(stub, grp=group(KmsKeyId=key_arn))
     res = run_module(mod, dict(BASE_ARGS, kms_key_id="arn:aws:kms:us-east-1:123456789012:key/other"))
     assert res.failed and "kms_key_id" in res.result["msg"]
+
+
+def test_decrease_replica_count_turns_failover_off_first(aws_stub, run_module):
+    stub = aws_stub("elasticache")
+    read_existing(stub)
+    stub.add_response("modify_replication_group", {"ReplicationGroup": group("modifying")},
+                      {"ReplicationGroupId": GROUP_ID, "ApplyImmediately": True,
+                       "AutomaticFailoverEnabled": False, "MultiAZEnabled": False})
+    describe(stub, group("available", AutomaticFailover="disabled", MultiAZ="disabled"))
+    stub.add_response("decrease_replica_count", {"ReplicationGroup": group("modifying")},
+                      {"ReplicationGroupId": GROUP_ID, "NewReplicaCount": 0, "ApplyImmediately": True})
+    describe(stub, group("available", MemberClusters=[f"{GROUP_ID}-001"]))
+    args = dict(BASE_ARGS, num_cache_clusters=1, automatic_failover=False, multi_az=False, wait=False)
+    res = run_module(mod, args)
+    assert not res.failed, res.result
+    assert res.result["changes"] == ["num_cache_clusters", "automatic_failover", "multi_az"]
+
+
+def test_modify_waits_for_a_busy_group_first(aws_stub, run_module):
+    stub = aws_stub("elasticache")
+    read_existing(stub, grp=group("modifying", SnapshotRetentionLimit=1))
+    describe(stub, group("modifying", SnapshotRetentionLimit=1))
+    describe(stub, group("available", SnapshotRetentionLimit=1))
+    stub.add_response("modify_replication_group", {"ReplicationGroup": group("modifying")},
+                      {"ReplicationGroupId": GROUP_ID, "ApplyImmediately": False, "SnapshotRetentionLimit": 7})
+    res = run_module(mod, dict(BASE_ARGS, apply_immediately=False, wait=False))
+    assert not res.failed, res.result
+    assert res.result["changes"] == ["snapshot_retention_limit"]
+
+
+def test_delete_token_only_when_the_group_has_one(aws_stub, run_module):
+    stub = aws_stub("elasticache")
+    read_existing(stub, grp=group(AuthTokenEnabled=False))
+    args = dict(BASE_ARGS, auth_token=None, auth_token_update_strategy="DELETE")
+    res = run_module(mod, args)
+    assert res.result["changed"] is False
+    read_existing(stub)
+    stub.add_response("modify_replication_group", {"ReplicationGroup": group("modifying")},
+                      {"ReplicationGroupId": GROUP_ID, "ApplyImmediately": True, "AuthTokenUpdateStrategy": "DELETE"})
+    res = run_module(mod, dict(args, wait=False))
+    assert not res.failed, res.result
+    assert res.result["changes"] == ["auth_token"]
+
+
+def test_delete_wait_timeout(aws_stub, run_module):
+    stub = aws_stub("elasticache")
+    describe(stub, group())
+    stub.add_response("delete_replication_group", {"ReplicationGroup": group("deleting")},
+                      {"ReplicationGroupId": GROUP_ID, "RetainPrimaryCluster": False})
+    describe(stub, group("deleting"))
+    res = run_module(mod, {"replication_group_id": GROUP_ID, "state": "absent", "wait_timeout": 0})
+    assert res.failed and "to become absent" in res.result["msg"]
+
+
+def test_failed_group_can_be_deleted_without_waiting(aws_stub, run_module):
+    stub = aws_stub("elasticache")
+    describe(stub, group("create-failed"))
+    stub.add_response("delete_replication_group", {"ReplicationGroup": group("deleting")},
+                      {"ReplicationGroupId": GROUP_ID, "RetainPrimaryCluster": False})
+    res = run_module(mod, {"replication_group_id": GROUP_ID, "state": "absent", "wait": False})
+    assert not res.failed, res.result
+    assert res.result["changed"] is True
