@@ -1,0 +1,792 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GPL-3.0-or-later
+"""Role-local module of the webstack `ecs_service` role: the whole ECS application layer in one call."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: webstack_ecs_app
+short_description: Manage a webstack ECS application (cluster, IAM roles, log groups, task definitions, services, autoscaling)
+description:
+  - Creates, checks or deletes the ECS layer of one webstack environment with one module execution (the
+    community.aws modules need about 15 executions for the same, one second of start-up each).
+  - An ECS cluster with Container Insights and Fargate capacity providers; a task execution role (the AWS
+    managed execution policy plus read access to exactly the secrets the containers reference) and a task
+    role; one CloudWatch log group per process with a retention; one Fargate task definition per process
+    (non-root user, read-only root filesystem with a writable C(/tmp) volume, secrets only as C(valueFrom),
+    awslogs); one service per process in private subnets without public IP, deployment circuit breaker with
+    rollback, minimum 100% / maximum 200%, health-check grace period and load balancer for web-facing
+    processes; a CPU target-tracking scaling policy with min/max tasks per service.
+  - Drift in any of these settings is detected and repaired (services are compared field by field; the
+    running task count is left alone while it is inside min/max, so autoscaling is not fought).
+  - Check mode reports what would change and changes nothing (log-group retention included); C(--diff)
+    lists the changes.
+  - I(state=absent) scales the services to 0 and deletes them, their scaling policies, the task definitions
+    (deregistered), the IAM roles and the cluster; log groups are kept unless I(delete_log_groups=true).
+version_added: 0.1.0
+author: webstack maintainers
+options:
+  name:
+    description: Prefix of the task-definition families, IAM roles and log groups (e.g. C(webstack-prod)).
+    type: str
+    required: true
+  cluster_name:
+    description: Name of the ECS cluster.
+    type: str
+    required: true
+  state:
+    description: Whether the application layer should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  container_insights:
+    description: Container Insights setting of the cluster.
+    type: str
+    choices: [enabled, disabled, enhanced]
+    default: enabled
+  capacity_providers:
+    description: Capacity providers of the cluster; the first one is the default strategy.
+    type: list
+    elements: str
+    default: [FARGATE]
+  execution_role_name:
+    description: Name of the task execution role (pulls the image, writes logs, reads the secrets).
+    type: str
+    required: true
+  execution_role_managed_policies:
+    description: Managed policies attached to the execution role.
+    type: list
+    elements: str
+    default: [arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy]
+  secrets_kms_key_arns:
+    description: KMS keys the execution role may decrypt secrets with (customer-managed keys only).
+    type: list
+    elements: str
+    default: []
+  task_role_name:
+    description: Name of the role the application's own AWS calls run as.
+    type: str
+    required: true
+  task_role_managed_policies:
+    description: Managed policies attached to the task role.
+    type: list
+    elements: str
+    default: []
+  task_role_policy:
+    description: Inline policy document of the task role (empty = none).
+    type: dict
+    default: {}
+  log_group_prefix:
+    description: Log group of a process is I(log_group_prefix) + process name.
+    type: str
+    required: true
+  log_retention_days:
+    description: Retention of the log groups, in days.
+    type: int
+    default: 30
+  delete_log_groups:
+    description: With I(state=absent), delete the log groups too.
+    type: bool
+    default: false
+  image:
+    description: Container image (repository URI and tag) of every process.
+    type: str
+  user:
+    description: User (uid or uid:gid) the containers run as; never root.
+    type: str
+    default: "10001"
+  readonly_root_filesystem:
+    description: Mount the root filesystem read-only (a writable volume is mounted on C(/tmp)).
+    type: bool
+    default: true
+  environment:
+    description: Plain environment values of every container (no secrets).
+    type: dict
+    default: {}
+  secrets:
+    description: Secrets of every container, C(name) (variable) and C(value_from) (Secrets Manager or SSM ARN).
+    type: list
+    elements: dict
+    default: []
+  subnets:
+    description: Subnets of the tasks (private).
+    type: list
+    elements: str
+    default: []
+  security_groups:
+    description: Security groups of the tasks.
+    type: list
+    elements: str
+    default: []
+  assign_public_ip:
+    description: Give tasks a public IP (never for webstack; kept for completeness).
+    type: bool
+    default: false
+  platform_version:
+    description: Fargate platform version.
+    type: str
+    default: LATEST
+  cpu_architecture:
+    description: CPU architecture of the tasks.
+    type: str
+    choices: [X86_64, ARM64]
+    default: X86_64
+  minimum_healthy_percent:
+    description: Deployment minimum healthy percent.
+    type: int
+    default: 100
+  maximum_percent:
+    description: Deployment maximum percent.
+    type: int
+    default: 200
+  circuit_breaker:
+    description: Deployment circuit breaker with rollback.
+    type: bool
+    default: true
+  enable_execute_command:
+    description: Allow ECS Exec into the tasks.
+    type: bool
+    default: false
+  processes:
+    description:
+      - One task definition and service per process. Keys C(name), C(command) (list), C(cpu), C(memory),
+        C(port) (0 = no port), C(target_group_arn) (empty = not load balanced), C(min_tasks), C(max_tasks),
+        C(cpu_target) (percent), C(health_check_grace_period) (seconds), C(scale_in_cooldown),
+        C(scale_out_cooldown).
+    type: list
+    elements: dict
+    default: []
+  tags:
+    description: Tags of every resource.
+    type: dict
+    default: {}
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: ECS layer
+  webstack_ecs_app:
+    name: webstack-prod
+    cluster_name: webstack-prod
+    execution_role_name: webstack-prod-ecs-execution
+    task_role_name: webstack-prod-ecs-task
+    log_group_prefix: /ecs/webstack-prod/
+    image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/webstack-prod/app:1.4.2
+    secrets:
+      - name: APP_DATABASE_PASSWORD
+        value_from: arn:aws:secretsmanager:eu-west-1:123456789012:secret:webstack-prod/db-AbCdEf:password::
+    subnets: [subnet-1, subnet-2]
+    security_groups: [sg-app]
+    processes:
+      - {name: web, command: [python3, -m, webstack_app, web], cpu: 1024, memory: 2048, port: 8000,
+         target_group_arn: "arn:aws:elasticloadbalancing:...", min_tasks: 2, max_tasks: 10, cpu_target: 70}
+"""
+
+RETURN = r"""
+cluster_arn:
+  description: ARN of the cluster.
+  type: str
+  returned: state=present
+execution_role_arn:
+  description: ARN of the task execution role.
+  type: str
+  returned: state=present
+task_role_arn:
+  description: ARN of the task role.
+  type: str
+  returned: state=present
+services:
+  description: Per process, C(service_name), C(service_arn), C(task_definition_arn), C(log_group), C(resource_id).
+  type: dict
+  returned: state=present
+changes:
+  description: What was (or, in check mode, would be) changed, one line each.
+  type: list
+  elements: str
+  returned: always
+"""
+
+import json
+
+try:
+    import botocore  # noqa: F401  imported for AnsibleAWSModule's error handling
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+ASSUME_ECS_TASKS = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+EXEC_POLICY_NAME = "webstack-read-secrets"
+TASK_POLICY_NAME = "webstack-task"
+SCALABLE_DIMENSION = "ecs:service:DesiredCount"
+
+
+def _empty(value):
+    return value in (None, [], {}, False, "")
+
+
+def _same(current, desired):
+    """Desired (what we set) is contained in current (what AWS returns, with its defaults added)."""
+    if _empty(desired) and _empty(current):
+        return True
+    if isinstance(desired, dict):
+        if not isinstance(current, dict):
+            return False
+        return all(_same(current.get(k), v) for k, v in desired.items())
+    if isinstance(desired, list):
+        if not isinstance(current, list) or len(current) != len(desired):
+            return False
+        return all(_same(c, d) for c, d in zip(current, desired))
+    return current == desired
+
+
+def _by_name(items):
+    return sorted(items or [], key=lambda i: i.get("name", ""))
+
+
+def secret_resource(value_from):
+    """The IAM resource of a valueFrom: a Secrets Manager ARN without a JSON-key suffix, or an SSM ARN."""
+    parts = value_from.split(":")
+    if len(parts) >= 7 and parts[2] == "secretsmanager":
+        return "secretsmanager", ":".join(parts[:7])
+    return "ssm", value_from
+
+
+def execution_policy(secrets, kms_key_arns):
+    statements = []
+    sm = sorted({secret_resource(s["value_from"])[1] for s in secrets if secret_resource(s["value_from"])[0] == "secretsmanager"})
+    ssm = sorted({secret_resource(s["value_from"])[1] for s in secrets if secret_resource(s["value_from"])[0] == "ssm"})
+    if sm:
+        statements.append({"Sid": "ReadSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": sm})
+    if ssm:
+        statements.append({"Sid": "ReadParameters", "Effect": "Allow", "Action": ["ssm:GetParameters"], "Resource": ssm})
+    if kms_key_arns and statements:
+        statements.append({"Sid": "DecryptSecrets", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": sorted(kms_key_arns)})
+    return {"Version": "2012-10-17", "Statement": statements} if statements else {}
+
+
+class EcsApp:
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.check = module.check_mode
+        retry = AWSRetry.jittered_backoff(retries=8, delay=2)
+        self.ecs = module.client("ecs", retry_decorator=retry)
+        self.logs = module.client("logs", retry_decorator=retry)
+        self.iam = module.client("iam", retry_decorator=retry)
+        self.aas = module.client("application-autoscaling", retry_decorator=retry)
+        self.changes = []
+        self.region = self.ecs.meta.region_name
+        self.tags = self.p["tags"] or {}
+
+    def change(self, message):
+        self.changes.append(message)
+
+    def fail(self, exc, msg):
+        self.module.fail_json_aws(exc, msg=msg)
+
+    # -- names ------------------------------------------------------------------------------------------
+    def family(self, proc):
+        return f"{self.p['name']}-{proc['name']}"
+
+    def log_group(self, proc):
+        return f"{self.p['log_group_prefix']}{proc['name']}"
+
+    def resource_id(self, proc):
+        return f"service/{self.p['cluster_name']}/{proc['name']}"
+
+    # -- cluster ----------------------------------------------------------------------------------------
+    def find_cluster(self):
+        res = self.ecs.describe_clusters(aws_retry=True, clusters=[self.p["cluster_name"]], include=["SETTINGS"])
+        active = [c for c in res.get("clusters", []) if c.get("status") == "ACTIVE"]
+        return active[0] if active else None
+
+    def ensure_cluster(self):
+        name = self.p["cluster_name"]
+        settings = [{"name": "containerInsights", "value": self.p["container_insights"]}]
+        providers = self.p["capacity_providers"]
+        strategy = [{"capacityProvider": providers[0], "weight": 1, "base": 0}] if providers else []
+        cluster = self.find_cluster()
+        if cluster is None:
+            self.change(f"create ECS cluster {name} (Container Insights {self.p['container_insights']}, {', '.join(providers)})")
+            if self.check:
+                return None
+            res = self.ecs.create_cluster(
+                aws_retry=True, clusterName=name, settings=settings, capacityProviders=providers,
+                defaultCapacityProviderStrategy=strategy,
+                tags=[{"key": k, "value": str(v)} for k, v in self.tags.items()],
+            )
+            return res["cluster"]["clusterArn"]
+        current = {s["name"]: s["value"] for s in cluster.get("settings", [])}
+        if current.get("containerInsights") != self.p["container_insights"]:
+            self.change(f"cluster {name}: containerInsights {current.get('containerInsights')} -> {self.p['container_insights']}")
+            if not self.check:
+                self.ecs.update_cluster(aws_retry=True, cluster=name, settings=settings)
+        cur_strategy = [{"capacityProvider": s.get("capacityProvider"), "weight": s.get("weight", 0), "base": s.get("base", 0)}
+                        for s in cluster.get("defaultCapacityProviderStrategy", [])]
+        if sorted(cluster.get("capacityProviders", [])) != sorted(providers) or cur_strategy != strategy:
+            self.change(f"cluster {name}: capacity providers {cluster.get('capacityProviders', [])} -> {providers}")
+            if not self.check:
+                self.ecs.put_cluster_capacity_providers(
+                    aws_retry=True, cluster=name, capacityProviders=providers, defaultCapacityProviderStrategy=strategy)
+        return cluster["clusterArn"]
+
+    # -- log groups -------------------------------------------------------------------------------------
+    def current_log_groups(self):
+        groups = {}
+        paginator = self.logs.get_paginator("describe_log_groups")
+        for page in paginator.paginate(logGroupNamePrefix=self.p["log_group_prefix"]):
+            for group in page.get("logGroups", []):
+                groups[group["logGroupName"]] = group
+        return groups
+
+    def ensure_log_groups(self):
+        current = self.current_log_groups()
+        retention = self.p["log_retention_days"]
+        for proc in self.p["processes"]:
+            name = self.log_group(proc)
+            group = current.get(name)
+            if group is None:
+                self.change(f"create log group {name} (retention {retention} days)")
+                if not self.check:
+                    kwargs = {"logGroupName": name}
+                    if self.tags:
+                        kwargs["tags"] = {k: str(v) for k, v in self.tags.items()}
+                    self.logs.create_log_group(aws_retry=True, **kwargs)
+                    self.logs.put_retention_policy(aws_retry=True, logGroupName=name, retentionInDays=retention)
+            elif group.get("retentionInDays") != retention:
+                self.change(f"log group {name}: retention {group.get('retentionInDays')} -> {retention} days")
+                if not self.check:
+                    self.logs.put_retention_policy(aws_retry=True, logGroupName=name, retentionInDays=retention)
+
+    # -- IAM --------------------------------------------------------------------------------------------
+    def get_role(self, name):
+        try:
+            return self.iam.get_role(aws_retry=True, RoleName=name)["Role"]
+        except is_boto3_error_code("NoSuchEntity"):
+            return None
+
+    def ensure_role(self, name, description, managed, inline_name, inline_doc):
+        role = self.get_role(name)
+        if role is None:
+            self.change(f"create IAM role {name}")
+            if self.check:
+                return f"arn:aws:iam::000000000000:role/{name}"
+            kwargs = {"RoleName": name, "AssumeRolePolicyDocument": json.dumps(ASSUME_ECS_TASKS), "Description": description}
+            if self.tags:
+                kwargs["Tags"] = [{"Key": k, "Value": str(v)} for k, v in self.tags.items()]
+            role = self.iam.create_role(aws_retry=True, **kwargs)["Role"]
+            attached, inline = [], []
+        else:
+            doc = role.get("AssumeRolePolicyDocument")
+            if isinstance(doc, str):
+                doc = json.loads(doc)
+            if doc != ASSUME_ECS_TASKS:
+                self.change(f"IAM role {name}: trust policy reset to ecs-tasks.amazonaws.com only")
+                if not self.check:
+                    self.iam.update_assume_role_policy(aws_retry=True, RoleName=name, PolicyDocument=json.dumps(ASSUME_ECS_TASKS))
+            attached = [p["PolicyArn"] for p in self.iam.list_attached_role_policies(aws_retry=True, RoleName=name)["AttachedPolicies"]]
+            inline = self.iam.list_role_policies(aws_retry=True, RoleName=name)["PolicyNames"]
+        for arn in sorted(set(managed) - set(attached)):
+            self.change(f"IAM role {name}: attach {arn}")
+            if not self.check:
+                self.iam.attach_role_policy(aws_retry=True, RoleName=name, PolicyArn=arn)
+        for arn in sorted(set(attached) - set(managed)):
+            self.change(f"IAM role {name}: detach {arn}")
+            if not self.check:
+                self.iam.detach_role_policy(aws_retry=True, RoleName=name, PolicyArn=arn)
+        for policy in inline:
+            if policy != inline_name or not inline_doc:
+                self.change(f"IAM role {name}: delete inline policy {policy}")
+                if not self.check:
+                    self.iam.delete_role_policy(aws_retry=True, RoleName=name, PolicyName=policy)
+        if inline_doc:
+            current = None
+            if inline_name in inline:
+                current = self.iam.get_role_policy(aws_retry=True, RoleName=name, PolicyName=inline_name)["PolicyDocument"]
+                if isinstance(current, str):
+                    current = json.loads(current)
+            if current != inline_doc:
+                self.change(f"IAM role {name}: {'update' if current else 'add'} inline policy {inline_name}")
+                if not self.check:
+                    self.iam.put_role_policy(aws_retry=True, RoleName=name, PolicyName=inline_name, PolicyDocument=json.dumps(inline_doc))
+        return role["Arn"]
+
+    # -- task definitions -------------------------------------------------------------------------------
+    def container(self, proc):
+        ro = self.p["readonly_root_filesystem"]
+        definition = {
+            "name": proc["name"],
+            "image": self.p["image"],
+            "essential": True,
+            "user": self.p["user"],
+            "readonlyRootFilesystem": ro,
+            "environment": _by_name([{"name": k, "value": str(v)} for k, v in (self.p["environment"] or {}).items()]),
+            "secrets": _by_name([{"name": s["name"], "valueFrom": s["value_from"]} for s in self.p["secrets"]]),
+            "portMappings": ([{"containerPort": int(proc["port"]), "hostPort": int(proc["port"]), "protocol": "tcp"}]
+                             if proc.get("port") else []),
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {"awslogs-group": self.log_group(proc), "awslogs-region": self.region,
+                            "awslogs-stream-prefix": proc["name"]},
+            },
+            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}] if ro else [],
+        }
+        if proc.get("command"):
+            definition["command"] = [str(c) for c in proc["command"]]
+        return definition
+
+    def task_definition(self, proc, execution_role_arn, task_role_arn):
+        return {
+            "family": self.family(proc),
+            "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "cpu": str(proc["cpu"]),
+            "memory": str(proc["memory"]),
+            "executionRoleArn": execution_role_arn,
+            "taskRoleArn": task_role_arn,
+            "runtimePlatform": {"cpuArchitecture": self.p["cpu_architecture"], "operatingSystemFamily": "LINUX"},
+            "volumes": [{"name": "tmp"}] if self.p["readonly_root_filesystem"] else [],
+            "containerDefinitions": [self.container(proc)],
+        }
+
+    def td_matches(self, current, desired):
+        for key, value in desired.items():
+            if key == "containerDefinitions":
+                cur = current.get("containerDefinitions") or []
+                if len(cur) != 1:
+                    return False
+                cur = dict(cur[0])
+                cur["environment"] = _by_name(cur.get("environment"))
+                cur["secrets"] = _by_name(cur.get("secrets"))
+                if not _same(cur, value[0]):
+                    return False
+            elif key == "volumes":
+                if sorted(v.get("name") for v in current.get("volumes") or []) != sorted(v["name"] for v in value):
+                    return False
+            elif key == "requiresCompatibilities":
+                if sorted(current.get(key) or []) != sorted(value):
+                    return False
+            elif not _same(current.get(key), value):
+                return False
+        return True
+
+    def ensure_task_definition(self, proc, execution_role_arn, task_role_arn):
+        desired = self.task_definition(proc, execution_role_arn, task_role_arn)
+        try:
+            current = self.ecs.describe_task_definition(aws_retry=True, taskDefinition=desired["family"])["taskDefinition"]
+            if current.get("status") != "ACTIVE":
+                current = None
+        except is_boto3_error_code(("ClientException", "InvalidParameterException")):
+            current = None
+        if current is not None and self.td_matches(current, desired):
+            return current["taskDefinitionArn"]
+        revision = current.get("revision") if current else None
+        self.change(f"register task definition {desired['family']} (" + (f"differs from revision {revision}" if revision else "new") + ")")
+        if self.check:
+            return f"{desired['family']}:pending"
+        kwargs = dict(desired)
+        if self.tags:
+            kwargs["tags"] = [{"key": k, "value": str(v)} for k, v in self.tags.items()]
+        return self.ecs.register_task_definition(aws_retry=True, **kwargs)["taskDefinition"]["taskDefinitionArn"]
+
+    # -- services ---------------------------------------------------------------------------------------
+    def current_services(self):
+        names = [proc["name"] for proc in self.p["processes"]]
+        found = {}
+        if self.find_cluster() is None:
+            return found
+        for start in range(0, len(names), 10):
+            res = self.ecs.describe_services(aws_retry=True, cluster=self.p["cluster_name"], services=names[start:start + 10])
+            for service in res.get("services", []):
+                if service.get("status") == "ACTIVE":
+                    found[service["serviceName"]] = service
+        return found
+
+    def service_spec(self, proc, td_arn):
+        spec = {
+            "taskDefinition": td_arn,
+            "networkConfiguration": {"awsvpcConfiguration": {
+                "subnets": sorted(self.p["subnets"]), "securityGroups": sorted(self.p["security_groups"]),
+                "assignPublicIp": "ENABLED" if self.p["assign_public_ip"] else "DISABLED"}},
+            "deploymentConfiguration": {
+                "minimumHealthyPercent": self.p["minimum_healthy_percent"], "maximumPercent": self.p["maximum_percent"],
+                "deploymentCircuitBreaker": {"enable": self.p["circuit_breaker"], "rollback": self.p["circuit_breaker"]}},
+            "enableExecuteCommand": self.p["enable_execute_command"],
+            "loadBalancers": [],
+        }
+        if proc.get("target_group_arn"):
+            spec["loadBalancers"] = [{"targetGroupArn": proc["target_group_arn"], "containerName": proc["name"],
+                                      "containerPort": int(proc["port"])}]
+            spec["healthCheckGracePeriodSeconds"] = int(proc.get("health_check_grace_period", 60))
+        return spec
+
+    def service_differences(self, current, spec):
+        diffs = []
+        if current.get("taskDefinition") != spec["taskDefinition"]:
+            diffs.append(f"task definition {current.get('taskDefinition', '').split('/')[-1]} -> {spec['taskDefinition'].split('/')[-1]}")
+        net = (current.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
+        want = spec["networkConfiguration"]["awsvpcConfiguration"]
+        if (sorted(net.get("subnets") or []) != want["subnets"] or sorted(net.get("securityGroups") or []) != want["securityGroups"]
+                or net.get("assignPublicIp", "DISABLED") != want["assignPublicIp"]):
+            diffs.append("network configuration")
+        dep = current.get("deploymentConfiguration") or {}
+        wdep = spec["deploymentConfiguration"]
+        breaker = dep.get("deploymentCircuitBreaker") or {}
+        if (dep.get("minimumHealthyPercent") != wdep["minimumHealthyPercent"] or dep.get("maximumPercent") != wdep["maximumPercent"]
+                or bool(breaker.get("enable")) != wdep["deploymentCircuitBreaker"]["enable"]
+                or bool(breaker.get("rollback")) != wdep["deploymentCircuitBreaker"]["rollback"]):
+            diffs.append("deployment configuration")
+        if "healthCheckGracePeriodSeconds" in spec and current.get("healthCheckGracePeriodSeconds") != spec["healthCheckGracePeriodSeconds"]:
+            diffs.append(f"health check grace period {current.get('healthCheckGracePeriodSeconds')} -> {spec['healthCheckGracePeriodSeconds']}")
+        lbs = sorted((lb.get("targetGroupArn"), lb.get("containerName"), lb.get("containerPort")) for lb in current.get("loadBalancers") or [])
+        wlbs = sorted((lb["targetGroupArn"], lb["containerName"], lb["containerPort"]) for lb in spec["loadBalancers"])
+        if lbs != wlbs:
+            diffs.append("load balancers")
+        if bool(current.get("enableExecuteCommand")) != spec["enableExecuteCommand"]:
+            diffs.append("execute command")
+        return diffs
+
+    def ensure_service(self, proc, current, td_arn):
+        name = proc["name"]
+        spec = self.service_spec(proc, td_arn)
+        low, high = int(proc["min_tasks"]), int(proc["max_tasks"])
+        if current is None:
+            self.change(f"create ECS service {name} ({low} task(s))")
+            if self.check:
+                return None
+            kwargs = dict(spec)
+            if not kwargs["loadBalancers"]:
+                kwargs.pop("loadBalancers")
+            kwargs.update(cluster=self.p["cluster_name"], serviceName=name, desiredCount=low, launchType="FARGATE",
+                          platformVersion=self.p["platform_version"], schedulingStrategy="REPLICA",
+                          deploymentController={"type": "ECS"}, propagateTags="SERVICE")
+            if self.tags:
+                kwargs["tags"] = [{"key": k, "value": str(v)} for k, v in self.tags.items()]
+            created = self.ecs.create_service(aws_retry=True, **kwargs)["service"]
+            if self.service_differences(created, spec):
+                # Some implementations (the emulator among them) drop settings on create: set them again.
+                update = dict(spec, cluster=self.p["cluster_name"], service=name)
+                self.ecs.update_service(aws_retry=True, **update)
+            return created["serviceArn"]
+        diffs = self.service_differences(current, spec)
+        kwargs = {}
+        desired_count = current.get("desiredCount", 0)
+        if not low <= desired_count <= high:
+            clamped = min(max(desired_count, low), high)
+            diffs.append(f"desired count {desired_count} -> {clamped} (outside {low}-{high})")
+            kwargs["desiredCount"] = clamped
+        if diffs:
+            self.change(f"update ECS service {name}: " + "; ".join(diffs))
+            if not self.check:
+                kwargs.update(spec)
+                kwargs.update(cluster=self.p["cluster_name"], service=name)
+                self.ecs.update_service(aws_retry=True, **kwargs)
+        return current["serviceArn"]
+
+    # -- autoscaling ------------------------------------------------------------------------------------
+    def ensure_scaling(self, services_exist):
+        procs = self.p["processes"]
+        ids = [self.resource_id(p) for p in procs]
+        targets, policies = {}, {}
+        if services_exist:
+            for start in range(0, len(ids), 50):
+                res = self.aas.describe_scalable_targets(aws_retry=True, ServiceNamespace="ecs", ResourceIds=ids[start:start + 50],
+                                                         ScalableDimension=SCALABLE_DIMENSION)
+                for target in res.get("ScalableTargets", []):
+                    targets[target["ResourceId"]] = target
+            for rid in ids:
+                if rid in targets:
+                    res = self.aas.describe_scaling_policies(aws_retry=True, ServiceNamespace="ecs", ResourceId=rid,
+                                                             ScalableDimension=SCALABLE_DIMENSION)
+                    for policy in res.get("ScalingPolicies", []):
+                        policies[(rid, policy["PolicyName"])] = policy
+        for proc in procs:
+            rid = self.resource_id(proc)
+            low, high = int(proc["min_tasks"]), int(proc["max_tasks"])
+            target = targets.get(rid)
+            if target is None or target.get("MinCapacity") != low or target.get("MaxCapacity") != high:
+                self.change(f"scalable target {rid}: {low}-{high} tasks")
+                if not self.check:
+                    self.aas.register_scalable_target(aws_retry=True, ServiceNamespace="ecs", ResourceId=rid,
+                                                      ScalableDimension=SCALABLE_DIMENSION, MinCapacity=low, MaxCapacity=high)
+            name = f"{proc['name']}-cpu-target-tracking"
+            config = {
+                "TargetValue": float(proc["cpu_target"]),
+                "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"},
+                "ScaleOutCooldown": int(proc.get("scale_out_cooldown", 60)),
+                "ScaleInCooldown": int(proc.get("scale_in_cooldown", 300)),
+                "DisableScaleIn": False,
+            }
+            policy = policies.get((rid, name))
+            if policy is None or not _same(policy.get("TargetTrackingScalingPolicyConfiguration"), config):
+                self.change(f"scaling policy {name}: CPU target {config['TargetValue']}%")
+                if not self.check:
+                    self.aas.put_scaling_policy(aws_retry=True, PolicyName=name, ServiceNamespace="ecs", ResourceId=rid,
+                                                ScalableDimension=SCALABLE_DIMENSION, PolicyType="TargetTrackingScaling",
+                                                TargetTrackingScalingPolicyConfiguration=config)
+            for (prid, pname) in list(policies):
+                if prid == rid and pname != name:
+                    self.change(f"delete scaling policy {pname} of {rid}")
+                    if not self.check:
+                        self.aas.delete_scaling_policy(aws_retry=True, PolicyName=pname, ServiceNamespace="ecs", ResourceId=rid,
+                                                       ScalableDimension=SCALABLE_DIMENSION)
+
+    # -- present / absent -------------------------------------------------------------------------------
+    def present(self):
+        cluster_arn = self.ensure_cluster()
+        self.ensure_log_groups()
+        execution_role_arn = self.ensure_role(
+            self.p["execution_role_name"], f"ECS task execution role of {self.p['name']}",
+            self.p["execution_role_managed_policies"], EXEC_POLICY_NAME,
+            execution_policy(self.p["secrets"], self.p["secrets_kms_key_arns"]))
+        task_role_arn = self.ensure_role(
+            self.p["task_role_name"], f"ECS task role of {self.p['name']}",
+            self.p["task_role_managed_policies"], TASK_POLICY_NAME, self.p["task_role_policy"] or {})
+        current = self.current_services() if cluster_arn else {}
+        services = {}
+        for proc in self.p["processes"]:
+            td_arn = self.ensure_task_definition(proc, execution_role_arn, task_role_arn)
+            service_arn = self.ensure_service(proc, current.get(proc["name"]), td_arn)
+            services[proc["name"]] = {"service_name": proc["name"], "service_arn": service_arn, "task_definition_arn": td_arn,
+                                      "log_group": self.log_group(proc), "resource_id": self.resource_id(proc)}
+        self.ensure_scaling(bool(current) or not self.check)
+        return {"cluster_arn": cluster_arn, "execution_role_arn": execution_role_arn, "task_role_arn": task_role_arn,
+                "services": services}
+
+    def absent(self):
+        cluster = self.find_cluster()
+        if cluster is not None:
+            current = self.current_services()
+            for proc in self.p["processes"]:
+                rid = self.resource_id(proc)
+                res = self.aas.describe_scalable_targets(aws_retry=True, ServiceNamespace="ecs", ResourceIds=[rid],
+                                                         ScalableDimension=SCALABLE_DIMENSION)
+                if res.get("ScalableTargets"):
+                    self.change(f"deregister scalable target {rid} and its policies")
+                    if not self.check:
+                        for policy in self.aas.describe_scaling_policies(aws_retry=True, ServiceNamespace="ecs", ResourceId=rid,
+                                                                         ScalableDimension=SCALABLE_DIMENSION).get("ScalingPolicies", []):
+                            self.aas.delete_scaling_policy(aws_retry=True, PolicyName=policy["PolicyName"], ServiceNamespace="ecs",
+                                                           ResourceId=rid, ScalableDimension=SCALABLE_DIMENSION)
+                        self.aas.deregister_scalable_target(aws_retry=True, ServiceNamespace="ecs", ResourceId=rid,
+                                                            ScalableDimension=SCALABLE_DIMENSION)
+                if proc["name"] in current:
+                    self.change(f"delete ECS service {proc['name']}")
+                    if not self.check:
+                        self.ecs.update_service(aws_retry=True, cluster=self.p["cluster_name"], service=proc["name"], desiredCount=0)
+                        self.ecs.delete_service(aws_retry=True, cluster=self.p["cluster_name"], service=proc["name"], force=True)
+        for proc in self.p["processes"]:
+            family = self.family(proc)
+            arns = []
+            for page in self.ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status="ACTIVE"):
+                arns += [a for a in page.get("taskDefinitionArns", []) if a.split("/")[-1].rsplit(":", 1)[0] == family]
+            if arns:
+                self.change(f"deregister {len(arns)} revision(s) of task definition {family}")
+                if not self.check:
+                    for arn in arns:
+                        self.ecs.deregister_task_definition(aws_retry=True, taskDefinition=arn)
+        if self.p["delete_log_groups"]:
+            current = self.current_log_groups()
+            for proc in self.p["processes"]:
+                if self.log_group(proc) in current:
+                    self.change(f"delete log group {self.log_group(proc)}")
+                    if not self.check:
+                        self.logs.delete_log_group(aws_retry=True, logGroupName=self.log_group(proc))
+        for name in (self.p["execution_role_name"], self.p["task_role_name"]):
+            if self.get_role(name) is not None:
+                self.change(f"delete IAM role {name}")
+                if not self.check:
+                    for policy in self.iam.list_attached_role_policies(aws_retry=True, RoleName=name)["AttachedPolicies"]:
+                        self.iam.detach_role_policy(aws_retry=True, RoleName=name, PolicyArn=policy["PolicyArn"])
+                    for policy in self.iam.list_role_policies(aws_retry=True, RoleName=name)["PolicyNames"]:
+                        self.iam.delete_role_policy(aws_retry=True, RoleName=name, PolicyName=policy)
+                    self.iam.delete_role(aws_retry=True, RoleName=name)
+        if cluster is not None:
+            self.change(f"delete ECS cluster {self.p['cluster_name']}")
+            if not self.check:
+                self.ecs.delete_cluster(aws_retry=True, cluster=self.p["cluster_name"])
+        return {}
+
+
+def validate(module):
+    p = module.params
+    if p["state"] != "present":
+        return
+    if not p["image"]:
+        module.fail_json(msg="image is required with state=present")
+    if p["user"] in ("", "0", "root", "0:0"):
+        module.fail_json(msg=f"user '{p['user']}' runs the containers as root; give a non-root uid")
+    required = ("name", "cpu", "memory", "min_tasks", "max_tasks", "cpu_target")
+    for proc in p["processes"]:
+        missing = [k for k in required if proc.get(k) in (None, "")]
+        if missing:
+            module.fail_json(msg=f"process {proc.get('name')!r} lacks {', '.join(missing)}")
+        if proc.get("target_group_arn") and not proc.get("port"):
+            module.fail_json(msg=f"process {proc['name']} has a target group but no port")
+        if not 0 <= int(proc["min_tasks"]) <= int(proc["max_tasks"]):
+            module.fail_json(msg=f"process {proc['name']}: min_tasks must be between 0 and max_tasks")
+    for secret in p["secrets"]:
+        if not secret.get("name") or not str(secret.get("value_from", "")).startswith("arn:"):
+            module.fail_json(msg=f"secret {secret.get('name')!r} needs a name and a value_from ARN")
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type="str", required=True),
+        cluster_name=dict(type="str", required=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        container_insights=dict(type="str", choices=["enabled", "disabled", "enhanced"], default="enabled"),
+        capacity_providers=dict(type="list", elements="str", default=["FARGATE"]),
+        execution_role_name=dict(type="str", required=True),
+        execution_role_managed_policies=dict(type="list", elements="str",
+                                             default=["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]),
+        secrets_kms_key_arns=dict(type="list", elements="str", default=[]),
+        task_role_name=dict(type="str", required=True),
+        task_role_managed_policies=dict(type="list", elements="str", default=[]),
+        task_role_policy=dict(type="dict", default={}),
+        log_group_prefix=dict(type="str", required=True),
+        log_retention_days=dict(type="int", default=30),
+        delete_log_groups=dict(type="bool", default=False),
+        image=dict(type="str"),
+        user=dict(type="str", default="10001"),
+        readonly_root_filesystem=dict(type="bool", default=True),
+        environment=dict(type="dict", default={}),
+        secrets=dict(type="list", elements="dict", default=[], no_log=False),
+        subnets=dict(type="list", elements="str", default=[]),
+        security_groups=dict(type="list", elements="str", default=[]),
+        assign_public_ip=dict(type="bool", default=False),
+        platform_version=dict(type="str", default="LATEST"),
+        cpu_architecture=dict(type="str", choices=["X86_64", "ARM64"], default="X86_64"),
+        minimum_healthy_percent=dict(type="int", default=100),
+        maximum_percent=dict(type="int", default=200),
+        circuit_breaker=dict(type="bool", default=True),
+        enable_execute_command=dict(type="bool", default=False),
+        processes=dict(type="list", elements="dict", default=[]),
+        tags=dict(type="dict", default={}),
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    validate(module)
+    app = EcsApp(module)
+    try:
+        result = app.present() if module.params["state"] == "present" else app.absent()
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:  # pylint: disable=used-before-assignment
+        module.fail_json_aws(exc, msg="ECS application layer: " + (app.changes[-1] if app.changes else "reading the current state"))
+    changed = bool(app.changes)
+    diff = {"before": "", "after": "".join(f"{line}\n" for line in app.changes)} if changed else {}
+    module.exit_json(changed=changed, changes=app.changes, diff=diff, **result)
+
+
+if __name__ == "__main__":
+    main()
