@@ -190,6 +190,7 @@ class PlaybookResult:
     stderr: str
     seconds: float
     data: dict = field(default_factory=dict)
+    calls: list = field(default_factory=list)  # API calls recorded during the run (when recorded)
 
     @property
     def stats(self) -> dict:
@@ -221,7 +222,7 @@ class PlaybookResult:
 
     def result_of(self, task_name: str) -> dict:
         for name, _h, res in self.tasks():
-            if name == task_name:
+            if name == task_name or name.endswith(f" : {task_name}"):
                 return res
         raise KeyError(task_name)
 
@@ -263,6 +264,7 @@ def run_playbook(playbook: str, *, endpoint_url: str | None, inventory: str = "s
         cmd.append("--diff")
     if tags:
         cmd += ["--tags", tags]
+    skip_tags = skip_tags or os.environ.get("WEBSTACK_TEST_SKIP_TAGS")  # e.g. work on one layer at a time
     if skip_tags:
         cmd += ["--skip-tags", skip_tags]
     if extra_vars:

@@ -44,8 +44,13 @@ def ansible(moto_server):
 
 @pytest.fixture(scope="module")
 def provisioned(moto_server, ansible):
-    """A sandbox provisioned once for a test module (reset first). Returns the first run's result."""
+    """A sandbox provisioned once for a test module (emulator reset first).
+
+    Returns the first run's result; `result.calls` holds the API calls it made (recorder).
+    """
     moto_server.reset()
+    moto_server.recorder_start()
     result = ansible("playbooks/provision.yml")
+    result.calls = moto_server.recorder_stop()
     assert result.rc == 0, result.summary()
     return result
