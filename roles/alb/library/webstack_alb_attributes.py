@@ -78,38 +78,46 @@ def differences(current, desired):
     return {k: v for k, v in desired.items() if current.get(k) != v}
 
 
+def run(client, name, attributes, check_mode):
+    """Compare and (unless check_mode) write the attributes; returns the module result."""
+    desired = {k: normalize(v) for k, v in attributes.items()}
+    try:
+        lbs = client.describe_load_balancers(aws_retry=True, Names=[name])["LoadBalancers"]
+    except is_boto3_error_code("LoadBalancerNotFound"):
+        lbs = []
+    if not lbs:
+        if check_mode:
+            return dict(changed=True, load_balancer_arn="", attributes={},
+                        changes=[f"{k}: (new load balancer) -> {v}" for k, v in sorted(desired.items())])
+        return dict(failed=True, msg=f"load balancer {name} does not exist")
+    arn = lbs[0]["LoadBalancerArn"]
+    current = {a["Key"]: a["Value"] for a in
+               client.describe_load_balancer_attributes(aws_retry=True, LoadBalancerArn=arn)["Attributes"]}
+    diff = differences(current, desired)
+    changes = [f"{k}: {current.get(k, '(unset)')} -> {v}" for k, v in sorted(diff.items())]
+    after = dict(current, **diff)
+    if diff and not check_mode:
+        res = client.modify_load_balancer_attributes(
+            aws_retry=True, LoadBalancerArn=arn, Attributes=[{"Key": k, "Value": v} for k, v in sorted(diff.items())])
+        after = dict(current, **{a["Key"]: a["Value"] for a in res.get("Attributes", [])})
+    result = dict(changed=bool(diff), load_balancer_arn=arn, attributes=after, changes=changes)
+    if diff:
+        result["diff"] = {"before": {k: current.get(k, "(unset)") for k in diff}, "after": diff}
+    return result
+
+
 def main():
     module = AnsibleAWSModule(
         argument_spec=dict(name=dict(type="str", required=True), attributes=dict(type="dict", required=True)),
         supports_check_mode=True,
     )
     client = module.client("elbv2", retry_decorator=AWSRetry.jittered_backoff(retries=8, delay=2))
-    desired = {k: normalize(v) for k, v in module.params["attributes"].items()}
     try:
-        try:
-            lbs = client.describe_load_balancers(aws_retry=True, Names=[module.params["name"]])["LoadBalancers"]
-        except is_boto3_error_code("LoadBalancerNotFound"):
-            lbs = []
-        if not lbs:
-            if module.check_mode:
-                module.exit_json(changed=True, load_balancer_arn="", attributes={},
-                                 changes=[f"{k}: (new load balancer) -> {v}" for k, v in sorted(desired.items())])
-            module.fail_json(msg=f"load balancer {module.params['name']} does not exist")
-        arn = lbs[0]["LoadBalancerArn"]
-        current = {a["Key"]: a["Value"] for a in
-                   client.describe_load_balancer_attributes(aws_retry=True, LoadBalancerArn=arn)["Attributes"]}
-        diff = differences(current, desired)
-        changes = [f"{k}: {current.get(k, '(unset)')} -> {v}" for k, v in sorted(diff.items())]
-        after = dict(current, **diff)
-        if diff and not module.check_mode:
-            res = client.modify_load_balancer_attributes(
-                aws_retry=True, LoadBalancerArn=arn, Attributes=[{"Key": k, "Value": v} for k, v in sorted(diff.items())])
-            after = dict(current, **{a["Key"]: a["Value"] for a in res.get("Attributes", [])})
+        result = run(client, module.params["name"], module.params["attributes"], module.check_mode)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:  # pylint: disable=used-before-assignment
         module.fail_json_aws(exc, msg=f"load balancer attributes of {module.params['name']}")
-    result = dict(changed=bool(diff), load_balancer_arn=arn, attributes=after, changes=changes)
-    if diff:
-        result["diff"] = {"before": {k: current.get(k, "(unset)") for k in diff}, "after": diff}
+    if result.pop("failed", False):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 
