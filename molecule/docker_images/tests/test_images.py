@@ -81,3 +81,32 @@ def test_nginx_config_is_valid_as_non_root(host):
     assert res.rc == 0, res.stderr
     assert "include /etc/nginx/conf.d/*.conf" in host.check_output(
         "docker run --rm --network none webstack/nginx:1.22 cat /etc/nginx/nginx.conf")
+
+
+def test_app_serves_reports_missing_dependencies_and_stops_cleanly(host):
+    """The app image serves on 8000 without its dependencies: alive, not ready (naming both), and
+    exits 0 on `docker stop` (SIGTERM)."""
+    name = "h1mol-app-serve"
+    host.run(f"docker rm -f {name}")
+    try:
+        host.check_output(f"docker run -d --name {name} -p 127.0.0.1::8000 -e APP_DATABASE_HOST=127.0.0.1 "
+                          f"-e APP_REDIS_HOST=127.0.0.1 webstack/app:2.0.0")
+        port = host.check_output(f"docker port {name} 8000/tcp").splitlines()[0].rsplit(":", 1)[1]
+        probe = ("python3 -c \"import sys, time, urllib.request as u, urllib.error as e\n"
+                 "for _ in range(50):\n"
+                 "    try:\n"
+                 "        u.urlopen('http://127.0.0.1:{port}/health', timeout=1); break\n"
+                 "    except Exception: time.sleep(0.2)\n"
+                 "try:\n"
+                 "    u.urlopen('http://127.0.0.1:{port}/health/ready', timeout=5); print(200)\n"
+                 "except e.HTTPError as err: print(err.code, err.read().decode())\n"
+                 "print(u.urlopen('http://127.0.0.1:{port}/version', timeout=5).read().decode())\"")
+        out = host.check_output(probe.format(port=port))
+        ready, version = out.splitlines()[0], out.splitlines()[-1]
+        assert ready.startswith("503 ")
+        assert json.loads(ready[4:])["failed"] == ["postgres", "redis"]
+        assert json.loads(version) == {"version": "2.0.0"}
+        host.check_output(f"docker stop -t 10 {name}")
+        assert host.check_output(f"docker inspect -f '{{{{.State.ExitCode}}}}' {name}") == "0"
+    finally:
+        host.run(f"docker rm -f {name}")
