@@ -1,4 +1,4 @@
-"""testinfra checks of role docker_app (stack `mol-app`, proxy on 127.0.0.1:48180): replicas, non-root,
+"""testinfra checks of role docker_app (stack `mol-app`, proxy on 127.0.0.1:29180): replicas, non-root,
 version served through the proxy, ledger; then a blue/green deploy of 2.0.0 and a rollback to 1.0.0
 run through the role (tests/../lifecycle.py) while a bounded load loop checks no request fails."""
 import http.client
@@ -14,7 +14,7 @@ import pytest
 
 STACK = "mol-app"
 STATE = f"/var/lib/webstack/{STACK}"
-PORT = 48180
+PORT = 29180
 REPLICAS = 2
 ROOT = Path(__file__).resolve().parents[3]
 SCENARIO = Path(__file__).resolve().parents[1]
