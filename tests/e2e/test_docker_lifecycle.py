@@ -165,8 +165,10 @@ def test_app_runs_as_non_root(stack):
         host = testinfra.get_host(f"docker://{name}")
         assert host.check_output("id -u") != "0"
         assert host.user().name == "app"
-        procs = host.process.filter(comm="python3")
-        assert procs and all(p.user != "root" for p in procs), [(p.pid, p.user) for p in procs]
+        # the serving process itself (PID 1: no shell, no entrypoint wrapper) runs as uid 10001
+        status = dict(line.split(":", 1) for line in host.file("/proc/1/status").content_string.splitlines())
+        assert status["Uid"].split() == ["10001"] * 4, status["Uid"]
+        assert "webstack_app" in host.file("/proc/1/cmdline").content_string
         assert host.socket("tcp://0.0.0.0:8000").is_listening
 
 
