@@ -47,6 +47,7 @@ class ApiCall:
     action: str
     method: str
     url: str
+    params: dict = field(default_factory=dict)  # query-protocol parameters (first value of each)
 
     @property
     def mutating(self) -> bool:
@@ -69,6 +70,7 @@ def _parse_entry(entry: dict) -> ApiCall:
     if match:
         service = match.group(1)
     action = ""
+    params: dict = {}
     target = headers.get("x-amz-target")
     if target:
         action = target.rsplit(".", 1)[-1]
@@ -79,14 +81,15 @@ def _parse_entry(entry: dict) -> ApiCall:
                 body = base64.b64decode(body).decode("utf-8", "replace")
             except ValueError:
                 body = ""
-        params = parse_qs(body) if "=" in body else {}
-        params.update(parse_qs(urlparse(url).query))
+        query = parse_qs(body) if "=" in body else {}
+        query.update(parse_qs(urlparse(url).query))
+        params = {k: v[0] for k, v in query.items()}
         if "Action" in params:
-            action = params["Action"][0]
+            action = params["Action"]
     if not action:
         # REST protocols (S3, Lambda, ...): the method and path are the operation.
         action = f"REST:{method} {urlparse(url).path}"
-    return ApiCall(service=service, action=action, method=method, url=url)
+    return ApiCall(service=service, action=action, method=method, url=url, params=params)
 
 
 class MotoServer:
