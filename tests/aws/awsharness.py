@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
+VENV_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "ansible-playbook").exists() else Path(sys.executable).parent
 REGION = "eu-west-1"
 
 # Action-name prefixes of the query/JSON protocols that change state. Everything else (Describe*, List*,
@@ -88,7 +88,9 @@ def _parse_entry(entry: dict) -> ApiCall:
             action = params["Action"]
     if not action:
         # REST protocols (S3, Lambda, ...): the method and path are the operation.
-        action = f"REST:{method} {urlparse(url).path}"
+        parsed = urlparse(url)
+        sub = parsed.query.split("=", 1)[0].split("&", 1)[0]
+        action = f"REST:{method} {parsed.path}" + (f"?{sub}" if sub else "")
     return ApiCall(service=service, action=action, method=method, url=url, params=params)
 
 
