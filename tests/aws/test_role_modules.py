@@ -1,0 +1,222 @@
+"""Unit tests of the role-local modules (webstack_vpc_network, webstack_security_groups, webstack_storage) and
+the CIDR filter of the vpc role. The modules run in-process (their `main()` with patched module arguments)
+against the real moto server of the session: create, no-op, drift + check mode, repair, bad input, delete."""
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+
+from contextlib import redirect_stdout
+
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from awsharness import REGION, ROOT, mutating
+
+
+def _load(path: str, name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+network_mod = _load("roles/vpc/library/webstack_vpc_network.py", "webstack_vpc_network")
+groups_mod = _load("roles/security_groups/library/webstack_security_groups.py", "webstack_security_groups")
+storage_mod = _load("roles/aws_storage/library/webstack_storage.py", "webstack_storage")
+cidr_filter = _load("roles/vpc/filter_plugins/webstack_cidr.py", "webstack_cidr")
+
+
+@pytest.fixture
+def run(moto, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+    def _run(mod, args: dict, check: bool = False) -> dict:
+        args = {"region": REGION, "endpoint_url": moto.url, **args}
+        if check:
+            args["_ansible_check_mode"] = True
+        out = io.StringIO()
+        with patch_module_args(args), redirect_stdout(out), pytest.raises(SystemExit):
+            mod.main()
+        return json.loads(out.getvalue())
+
+    return _run
+
+
+NET = dict(name="unit-net", cidr_block="10.80.0.0/16", availability_zones=["eu-west-1a", "eu-west-1b"],
+           public_subnet_cidrs=["10.80.0.0/24", "10.80.1.0/24"], private_subnet_cidrs=["10.80.16.0/20", "10.80.32.0/20"],
+           database_subnet_cidrs=["10.80.100.0/24", "10.80.101.0/24"], nat_gateways="single",
+           flow_logs={"enabled": False}, db_subnet_group_name="unit-net-db", cache_subnet_group_name="unit-net-cache",
+           tags={"Environment": "unit"})
+
+
+# -- webstack_vpc_network ---------------------------------------------------------------------------------
+def test_network_create_noop_check_repair_delete(run, moto):
+    planned = run(network_mod, NET, check=True)
+    assert planned["changed"] and any("create VPC unit-net" in c for c in planned["changes"])
+    assert moto.client("ec2").describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["unit-net"]}])["Vpcs"] == []
+
+    created = run(network_mod, NET)
+    assert created["changed"]
+    assert len(created["subnet_ids"]["database"]) == 2 and len(created["nat_gateway_ids"]) == 1
+
+    moto.recorder_start()
+    again = run(network_mod, NET)
+    calls = moto.recorder_stop()
+    assert again["changed"] is False, again["changes"]
+    assert mutating(calls) == [] and len(calls) <= 15
+    assert again["vpc_id"] == created["vpc_id"]
+
+    # drift: the private route of the second AZ is gone; nat_gateways per_az asks for a second NAT gateway
+    ec2 = moto.client("ec2")
+    ec2.delete_route(RouteTableId=created["route_table_ids"]["private"][1], DestinationCidrBlock="0.0.0.0/0")
+    moto.recorder_start()
+    report = run(network_mod, {**NET, "nat_gateways": "per_az"}, check=True)
+    assert mutating(moto.recorder_stop()) == []
+    assert report["changed"]
+    assert any(c.startswith("create NAT gateway unit-net-nat-eu-west-1b") for c in report["changes"])
+    assert any("route 0.0.0.0/0" in c and "unit-net-private-eu-west-1b" in c for c in report["changes"])
+    repaired = run(network_mod, {**NET, "nat_gateways": "per_az"})
+    assert repaired["changed"] and len(repaired["nat_gateway_ids"]) == 2
+    assert run(network_mod, {**NET, "nat_gateways": "per_az"})["changed"] is False
+
+    deleted = run(network_mod, {"name": "unit-net", "state": "absent", "db_subnet_group_name": "unit-net-db"})
+    assert deleted["changed"]
+    assert ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["unit-net"]}])["Vpcs"] == []
+    assert run(network_mod, {"name": "unit-net", "state": "absent"})["changed"] is False
+
+
+def test_network_refuses_a_changed_cidr_and_bad_plans(run):
+    run(network_mod, NET)
+    moved = run(network_mod, {**NET, "cidr_block": "10.81.0.0/16"})
+    assert moved.get("failed") and "cannot change" in moved["msg"]
+    short = run(network_mod, {**NET, "private_subnet_cidrs": ["10.80.16.0/20"]})
+    assert short.get("failed") and "private_subnet_cidrs" in short["msg"]
+    no_dest = run(network_mod, {**NET, "flow_logs": {"enabled": True}})
+    assert no_dest.get("failed") and "destination_arn" in no_dest["msg"]
+
+
+# -- webstack_security_groups -----------------------------------------------------------------------------
+def _groups(vpc_id):
+    return dict(vpc_id=vpc_id, tags={"Environment": "unit"}, groups=[
+        {"key": "alb", "name": "unit-alb", "description": "alb",
+         "ingress": [{"from_port": 443, "cidrs": ["0.0.0.0/0"]}], "egress": [{"from_port": 8000, "groups": ["unit-app"]}]},
+        {"key": "app", "name": "unit-app", "description": "app",
+         "ingress": [{"from_port": 8000, "groups": ["unit-alb"]}], "egress": []},
+    ])
+
+
+def test_security_groups_exact_rules(run, moto):
+    vpc_id = moto.client("ec2").create_vpc(CidrBlock="10.90.0.0/16")["Vpc"]["VpcId"]
+    created = run(groups_mod, _groups(vpc_id))
+    assert created["changed"] and set(created["ids"]) == {"alb", "app"}
+    assert run(groups_mod, _groups(vpc_id))["changed"] is False
+
+    ec2 = moto.client("ec2")
+    ec2.authorize_security_group_ingress(GroupId=created["ids"]["app"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    moto.recorder_start()
+    report = run(groups_mod, _groups(vpc_id), check=True)
+    assert mutating(moto.recorder_stop()) == []
+    assert report["changes"] == ["unit-app: revoke ingress tcp/22 cidr 0.0.0.0/0"]
+    assert report["diff"]["before"]["unit-app"]["ingress"] == ["tcp/22 cidr 0.0.0.0/0", "tcp/8000 group unit-alb"]
+    assert run(groups_mod, _groups(vpc_id))["changed"] is True
+    app = ec2.describe_security_groups(GroupIds=[created["ids"]["app"]])["SecurityGroups"][0]
+    assert [p["FromPort"] for p in app["IpPermissions"]] == [8000]
+    assert app["IpPermissionsEgress"] == []
+
+    unknown = run(groups_mod, {**_groups(vpc_id), "groups": [
+        {"name": "x", "description": "x", "ingress": [{"from_port": 1, "groups": ["nope"]}]}]})
+    assert unknown.get("failed") and "outside the set" in unknown["msg"]
+
+    gone = run(groups_mod, {**_groups(vpc_id), "state": "absent"})
+    assert gone["changed"]
+    assert ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["unit-alb", "unit-app"]}])["SecurityGroups"] == []
+
+
+# -- webstack_storage -------------------------------------------------------------------------------------
+STORAGE = dict(
+    bucket={"name": "unit-storage-bucket", "lifecycle_rules": [
+        {"ID": "r", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 30}}],
+        "policy": {"Version": "2012-10-17", "Statement": [{"Sid": "DenyInsecure", "Effect": "Deny", "Principal": "*",
+                                                           "Action": "s3:*", "Resource": "arn:aws:s3:::unit-storage-bucket/*",
+                                                           "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]},
+        "force_delete": True},
+    repositories=[{"name": "unit/app", "lifecycle_policy": {"rules": [{"rulePriority": 1, "selection": {
+        "tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 7},
+        "action": {"type": "expire"}}]}, "force_delete": True}],
+    secrets=[{"key": "token", "name": "unit/token", "value": "first-value-0123456789"},
+             {"key": "db", "name": "unit/db", "value": {"username": "unit_admin", "password": "p4ssw0rd-0123456789"}}],
+    recovery_window_days=0, tags={"Environment": "unit"})
+
+
+def test_storage_create_noop_drift_delete(run, moto):
+    created = run(storage_mod, STORAGE)
+    assert created["changed"] and set(created["secrets"]) == {"token", "db"}
+    assert created["repositories"]["unit/app"]["uri"].endswith("/unit/app")
+    moto.recorder_start()
+    again = run(storage_mod, STORAGE)
+    calls = moto.recorder_stop()
+    assert again["changed"] is False, again["changes"]
+    assert mutating(calls) == []
+
+    s3, sm = moto.client("s3"), moto.client("secretsmanager")
+    s3.put_bucket_versioning(Bucket="unit-storage-bucket", VersioningConfiguration={"Status": "Suspended"})
+    sm.put_secret_value(SecretId="unit/token", SecretString="changed-by-hand")
+    moto.recorder_start()
+    report = run(storage_mod, STORAGE, check=True)
+    assert mutating(moto.recorder_stop()) == []
+    assert "bucket unit-storage-bucket: set versioning" in report["changes"]
+    assert "secret unit/token: new value (not shown)" in report["changes"]
+    assert "changed-by-hand" not in json.dumps(report) and "first-value-0123456789" not in json.dumps(report)
+    assert run(storage_mod, STORAGE)["changed"] is True
+    assert sm.get_secret_value(SecretId="unit/token")["SecretString"] == "first-value-0123456789"
+    assert json.loads(sm.get_secret_value(SecretId="unit/db")["SecretString"])["password"] == "p4ssw0rd-0123456789"
+
+    gone = run(storage_mod, {**STORAGE, "state": "absent"})
+    assert gone["changed"]
+    assert sm.list_secrets()["SecretList"] == []
+    assert "unit-storage-bucket" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert run(storage_mod, {**STORAGE, "state": "absent"})["changed"] is False
+
+
+# -- CIDR filter ------------------------------------------------------------------------------------------
+ZONES = ["a", "b"]
+
+
+@pytest.mark.parametrize("vpc, tiers, expected", [
+    ("10.0.0.0/16", {"pub": ["10.0.0.0/24", "10.0.1.0/24"]}, []),
+    ("10.0.0.0/33", {"pub": ["10.0.0.0/24", "10.0.1.0/24"]}, ["vpc_cidr"]),
+    ("10.0.0.1/16", {"pub": ["10.0.0.0/24", "10.0.1.0/24"]}, ["vpc_cidr"]),
+    ("8.8.0.0/16", {"pub": ["8.8.0.0/24", "8.8.1.0/24"]}, ["RFC 1918"]),
+    ("10.0.0.0/8", {"pub": ["10.0.0.0/24", "10.0.1.0/24"]}, ["/16 and /24"]),
+    ("10.0.0.0/16", {"pub": ["10.0.0.0/24", "10.1.1.0/24"]}, ["pub: 10.1.1.0/24 is not inside"]),
+    ("10.0.0.0/16", {"pub": ["10.0.0.0/24", "10.0.1.0/24"], "priv": ["10.0.0.0/20", "10.0.32.0/20"]},
+     ["priv: 10.0.0.0/20 overlaps 10.0.0.0/24 of pub"]),
+    ("10.0.0.0/16", {"pub": ["10.0.0.0/24"]}, ["pub needs one CIDR per availability zone"]),
+    ("10.0.0.0/16", {"pub": ["10.0.0.0/24", "banana"]}, ["pub: 'banana'"]),
+])
+def test_cidr_problems(vpc, tiers, expected):
+    problems = cidr_filter.webstack_cidr_problems(vpc, tiers, ZONES)
+    if not expected:
+        assert problems == []
+    for word in expected:
+        assert any(word in p for p in problems), problems
+
+
+def test_cidr_problems_zones():
+    assert any("2 or 3 distinct zones" in p for p in cidr_filter.webstack_cidr_problems("10.0.0.0/16", {}, ["a"]))
+    assert any("2 or 3 distinct zones" in p for p in cidr_filter.webstack_cidr_problems("10.0.0.0/16", {}, ["a", "a"]))
+
+
+def test_modules_document_themselves():
+    for mod in (network_mod, groups_mod, storage_mod):
+        import yaml
+
+        doc = yaml.safe_load(mod.DOCUMENTATION)
+        assert doc["module"] and doc["options"] and yaml.safe_load(mod.RETURN)
+        assert "EXAMPLES" in dir(mod)
+
+
