@@ -226,8 +226,10 @@ def test_failing_migration_leaves_schema_and_data_unchanged(stack, tmp_path):
         "FROM webstack/app:2.0.0\nCOPY 0003_break_things.sql /opt/webstack/migrations/\n")
     docker("build", "-q", "-t", f"webstack/app:{tag}", "--label", f"webstack.stack={stack['name']}", str(tmp_path))
     try:
+        for i in range(3):
+            _post_item(stack, f"before-bad-migration-{i}")
         before = _schema_and_data(stack)
-        assert before[2], "the suite's data must not be empty here"
+        assert len(before[2]) >= 3
         run = run_playbook("migrate", stack["overrides"], extra_vars={"app_version": tag})
         assert run.rc != 0, "a failing migration must fail the run"
         assert "0003_break_things" in run.output, "the error must name the migration"
