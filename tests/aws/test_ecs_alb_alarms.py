@@ -230,7 +230,7 @@ def test_every_alarm_with_alarm_and_ok_actions(cloudwatch, moto_server):
 
 
 # --- drift ----------------------------------------------------------------------------------------------
-ALARMS_TASK = "alarms : Create or update the alarms that are missing or differ"
+ALARMS_TASK = "alarms : SNS topic and alarms (ALB, ECS, RDS, Redis), each with ALARM and OK actions"
 ECS_TASK = "ecs_service : ECS application layer (cluster, roles, log groups, task definitions, services, autoscaling)"
 TG_REPORT_TASK = "alb : Report target groups that differ (check mode; the target-group module cannot check)"
 
@@ -272,7 +272,7 @@ def test_drift_is_reported_by_check_mode_and_repaired_by_provision(provisioned, 
     assert changed == {ALARMS_TASK, ECS_TASK, TG_REPORT_TASK}, check.summary()
     assert check.changed == 3, check.summary()
     assert check.result_of(ECS_TASK)["changes"] == [f"log group /ecs/{NAME}/api: retention 1 -> 7 days"]
-    assert [r["item"]["alarm_name"] for r in check.result_of(ALARMS_TASK)["results"] if r.get("changed")] == [f"{NAME}-rds-cpu"]
+    assert check.result_of(ALARMS_TASK)["changes"] == [f"update alarm {NAME}-rds-cpu: Threshold 99.0 -> 90.0"]
     report = json.dumps(check.result_of(TG_REPORT_TASK))
     assert "health_check_path: / -> /health/ready" in report
     assert [str(c) for c in mutating(calls)] == [], "check mode must not change anything"
