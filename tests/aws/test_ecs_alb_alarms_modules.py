@@ -320,3 +320,96 @@ def test_attributes_missing_load_balancer():
     assert alb_attrs.run(RetryingBotoClientWrapper(client, RETRY), "webstack-t", WANTED, check_mode=False)["failed"]
     stub.add_client_error("describe_load_balancers", "LoadBalancerNotFound", "nope")
     assert alb_attrs.run(RetryingBotoClientWrapper(client, RETRY), "webstack-t", WANTED, check_mode=True)["changed"]
+
+
+# --- webstack_alarms ------------------------------------------------------------------------------------
+alarms_mod = _load("roles/alarms/library/webstack_alarms.py", "webstack_alarms")
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:webstack-t-alarms"
+RDS_CPU = {"alarm_name": "webstack-t-rds-cpu", "alarm_description": "RDS CPU above 80%", "comparison_operator": "GreaterThanThreshold",
+           "threshold": 80, "evaluation_periods": 5, "datapoints_to_alarm": 3, "treat_missing_data": "missing",
+           "namespace": "AWS/RDS", "metric_name": "CPUUtilization", "statistic": "Average", "period": 60,
+           "dimensions": [{"name": "DBInstanceIdentifier", "value": "webstack-t-postgres"}]}
+RATE = {"alarm_name": "webstack-t-alb-5xx-rate", "alarm_description": "5xx", "comparison_operator": "GreaterThanThreshold",
+        "threshold": 5.0, "evaluation_periods": 5, "datapoints_to_alarm": 3, "treat_missing_data": "missing", "dimensions": [],
+        "metrics": [{"id": "req", "return_data": False, "metric_stat": {"metric": {"namespace": "AWS/ApplicationELB",
+                     "metric_name": "RequestCount", "dimensions": [{"name": "LoadBalancer", "value": "app/x/1"}]}, "period": 60, "stat": "Sum"}},
+                    {"id": "rate", "return_data": True, "expression": "100 * req / req", "label": "rate"}]}
+
+
+def alarms_manager(check_mode=False, **over):
+    p = dict(topic_name="webstack-t-alarms", display_name="webstack-t alarms", email_subscriptions=[],
+             prefix="webstack-t-", alarms=[RDS_CPU, RATE], state="present", tags={})
+    p.update(over)
+    module = FakeModule(p, check_mode=check_mode)
+    manager = alarms_mod.Alarms(module, module.client("sns"), module.client("cloudwatch"))
+    return manager, module.stubs
+
+
+def _as_described(alarm):
+    """What DescribeAlarms returns for an alarm put with these arguments (plus fields AWS adds)."""
+    described = json.loads(json.dumps(alarm))
+    described.update(AlarmArn=f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{alarm['AlarmName']}", StateValue="OK")
+    described.setdefault("Dimensions", [])
+    return described
+
+
+def test_alarm_api_shape_single_metric_and_math():
+    single = alarms_mod.to_api(RDS_CPU, TOPIC)
+    assert single["AlarmActions"] == [TOPIC] and single["OKActions"] == [TOPIC]
+    assert single["Dimensions"] == [{"Name": "DBInstanceIdentifier", "Value": "webstack-t-postgres"}]
+    assert single["Threshold"] == 80.0 and single["Statistic"] == "Average"
+    math = alarms_mod.to_api(RATE, TOPIC)
+    assert "Dimensions" not in math and "Namespace" not in math
+    assert math["Metrics"][0]["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "LoadBalancer", "Value": "app/x/1"}]
+    assert math["Metrics"][1] == {"Id": "rate", "ReturnData": True, "Expression": "100 * req / req", "Label": "rate"}
+
+
+def test_alarms_converged_no_write_and_drift_in_check_mode():
+    described = [_as_described(alarms_mod.to_api(a, TOPIC)) for a in (RDS_CPU, RATE)]
+    manager, stubs = alarms_manager()
+    stubs["cloudwatch"].add_response("describe_alarms", {"MetricAlarms": described},
+                                     {"AlarmNamePrefix": "webstack-t-", "AlarmTypes": ["MetricAlarm"]})
+    assert manager.ensure_alarms(TOPIC) == ["webstack-t-rds-cpu", "webstack-t-alb-5xx-rate"]
+    assert manager.changes == []
+    described[0]["Threshold"] = 99.0
+    described.append(dict(described[0], AlarmName="webstack-t-old"))
+    manager, stubs = alarms_manager(check_mode=True)
+    stubs["cloudwatch"].add_response("describe_alarms", {"MetricAlarms": described},
+                                     {"AlarmNamePrefix": "webstack-t-", "AlarmTypes": ["MetricAlarm"]})
+    manager.ensure_alarms(TOPIC)
+    assert manager.changes == ["update alarm webstack-t-rds-cpu: Threshold 99.0 -> 80.0", "delete alarms webstack-t-old"]
+
+
+def test_alarms_created_and_stale_deleted():
+    manager, stubs = alarms_manager()
+    stubs["cloudwatch"].add_response("describe_alarms", {"MetricAlarms": [_as_described(dict(alarms_mod.to_api(RDS_CPU, TOPIC), AlarmName="webstack-t-old"))]},
+                                     {"AlarmNamePrefix": "webstack-t-", "AlarmTypes": ["MetricAlarm"]})
+    stubs["cloudwatch"].add_response("put_metric_alarm", {}, alarms_mod.to_api(RDS_CPU, TOPIC))
+    stubs["cloudwatch"].add_response("put_metric_alarm", {}, alarms_mod.to_api(RATE, TOPIC))
+    stubs["cloudwatch"].add_response("delete_alarms", {}, {"AlarmNames": ["webstack-t-old"]})
+    manager.ensure_alarms(TOPIC)
+    stubs["cloudwatch"].assert_no_pending_responses()
+
+
+def test_topic_created_with_subscription():
+    manager, stubs = alarms_manager(email_subscriptions=["oncall@example.com"])
+    stubs["sns"].add_response("list_topics", {"Topics": []}, {})
+    stubs["sns"].add_response("create_topic", {"TopicArn": TOPIC}, {"Name": "webstack-t-alarms", "Attributes": {"DisplayName": "webstack-t alarms"}})
+    stubs["sns"].add_response("subscribe", {"SubscriptionArn": "pending confirmation"},
+                              {"TopicArn": TOPIC, "Protocol": "email", "Endpoint": "oncall@example.com"})
+    arn, _subs = manager.ensure_topic()
+    assert arn == TOPIC
+    stubs["sns"].assert_no_pending_responses()
+    assert manager.changes == ["create SNS topic webstack-t-alarms", "topic webstack-t-alarms: subscribe oncall@example.com"]
+
+
+def test_absent_deletes_alarms_then_topic():
+    manager, stubs = alarms_manager(state="absent")
+    stubs["cloudwatch"].add_response("describe_alarms", {"MetricAlarms": [_as_described(alarms_mod.to_api(RDS_CPU, TOPIC))]},
+                                     {"AlarmNamePrefix": "webstack-t-", "AlarmTypes": ["MetricAlarm"]})
+    stubs["cloudwatch"].add_response("delete_alarms", {}, {"AlarmNames": ["webstack-t-rds-cpu"]})
+    stubs["sns"].add_response("list_topics", {"Topics": [{"TopicArn": TOPIC}]}, {})
+    stubs["sns"].add_response("delete_topic", {}, {"TopicArn": TOPIC})
+    manager.absent()
+    stubs["cloudwatch"].assert_no_pending_responses()
+    stubs["sns"].assert_no_pending_responses()
