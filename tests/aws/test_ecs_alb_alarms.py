@@ -284,3 +284,33 @@ def test_drift_is_reported_by_check_mode_and_repaired_by_provision(provisioned, 
 
     again = ansible("playbooks/provision.yml", check=True)
     assert again.rc == 0 and again.changed == 0, again.summary()
+
+
+# --- bad input of these layers: refused by preflight, naming the variable, before any API call --------------
+BAD_INPUT = {
+    "prod load balancer without deletion protection": (
+        "prod", {"alb_deletion_protection": False}, ["alb_deletion_protection", "webstack_aws_prod_safety_overrides"]),
+    "not a fargate size": ("sandbox", {"ecs_service_memory": 700}, ["ecs_service_memory", "Fargate"]),
+    "secret as a plain environment value": (
+        "sandbox", {"ecs_service_environment": {"APP_DATABASE_PASSWORD": "hunter2hunter2hunter2"}}, ["ecs_service_environment"]),
+    "container as root": ("sandbox", {"ecs_service_user": "0"}, ["ecs_service_user"]),
+    "weak tls policy": ("sandbox", {"alb_ssl_policy": "ELBSecurityPolicy-2016-08"}, ["alb_ssl_policy"]),
+    "percentage above 100": ("sandbox", {"alarms_ecs_cpu_percent": 150}, ["alarms_ecs_cpu_percent"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_refused_in_preflight_without_api_calls(case, moto, ansible):
+    inventory, extra, words = BAD_INPUT[case]
+    extra = dict(extra)
+    if inventory != "sandbox":
+        extra.update(webstack_aws_endpoint_url=moto.url, alb_certificate_arn=f"arn:aws:acm:eu-west-1:{'1' * 12}:certificate/test",
+                     vault_rds_master_password="x" * 24, vault_elasticache_auth_token="y" * 32)
+    moto.recorder_start()
+    result = ansible("playbooks/provision.yml", inventory=inventory, extra_vars=extra)
+    calls = moto.recorder_stop()
+    assert result.rc != 0, result.summary()
+    failed = result.failed_tasks()
+    assert len(failed) == 1, result.summary()
+    assert all(word in failed[0][1] for word in words), failed
+    assert [str(c) for c in calls] == [], "preflight must fail before any API call"
