@@ -502,10 +502,10 @@ class EcsApp:
         return self.ecs.register_task_definition(aws_retry=True, **kwargs)["taskDefinition"]["taskDefinitionArn"]
 
     # -- services ---------------------------------------------------------------------------------------
-    def current_services(self):
+    def current_services(self, cluster_known=None):
         names = [proc["name"] for proc in self.p["processes"]]
         found = {}
-        if self.find_cluster() is None:
+        if not (cluster_known if cluster_known is not None else self.find_cluster() is not None):
             return found
         for start in range(0, len(names), 10):
             res = self.ecs.describe_services(aws_retry=True, cluster=self.p["cluster_name"], services=names[start:start + 10])
@@ -606,12 +606,12 @@ class EcsApp:
                                                          ScalableDimension=SCALABLE_DIMENSION)
                 for target in res.get("ScalableTargets", []):
                     targets[target["ResourceId"]] = target
-            for rid in ids:
-                if rid in targets:
-                    res = self.aas.describe_scaling_policies(aws_retry=True, ServiceNamespace="ecs", ResourceId=rid,
-                                                             ScalableDimension=SCALABLE_DIMENSION)
-                    for policy in res.get("ScalingPolicies", []):
-                        policies[(rid, policy["PolicyName"])] = policy
+            if targets:
+                # one paged read of the namespace's policies instead of one call per service
+                for page in self.aas.get_paginator("describe_scaling_policies").paginate(ServiceNamespace="ecs"):
+                    for policy in page.get("ScalingPolicies", []):
+                        if policy.get("ResourceId") in targets and policy.get("ScalableDimension") == SCALABLE_DIMENSION:
+                            policies[(policy["ResourceId"], policy["PolicyName"])] = policy
         for proc in procs:
             rid = self.resource_id(proc)
             low, high = int(proc["min_tasks"]), int(proc["max_tasks"])
@@ -654,7 +654,7 @@ class EcsApp:
         task_role_arn = self.ensure_role(
             self.p["task_role_name"], f"ECS task role of {self.p['name']}",
             self.p["task_role_managed_policies"], TASK_POLICY_NAME, self.p["task_role_policy"] or {})
-        current = self.current_services() if cluster_arn else {}
+        current = self.current_services(cluster_known=True) if cluster_arn else {}
         services = {}
         for proc in self.p["processes"]:
             td_arn = self.ensure_task_definition(proc, execution_role_arn, task_role_arn)
