@@ -36,7 +36,9 @@ CASES = {
     "prod redis without encryption": ("prod", {"elasticache_at_rest_encryption": False}, ["elasticache_at_rest_encryption"]),
     "unknown prod override": ("prod", {"webstack_aws_prod_safety_overrides": ["everything"]},
                               ["webstack_aws_prod_safety_overrides"]),
-    "missing vault variable": ("dev", {}, ["vault_rds_master_password is not defined"]),
+    "missing vault variables": ("dev", {}, ["not defined: vault_rds_master_password, vault_elasticache_auth_token"]),
+    "one missing vault variable": ("dev", {"vault_rds_master_password": VAULT["vault_rds_master_password"]},
+                                   ["not defined: vault_elasticache_auth_token."]),
 }
 
 
