@@ -19,13 +19,13 @@ def _pinned_ansible():
 
 def _bundled_collections():
     """Versions of the collections shipped in the installed `ansible` package."""
-    import ansible_collections  # the bundle from the `ansible` PyPI package
+    import json
+    from importlib.metadata import distribution
 
-    base = Path(list(ansible_collections.__path__)[0])
+    # the bundle's own directory, not the in-repo collection that may be earlier on sys.path
+    base = Path(distribution("ansible").locate_file("ansible_collections"))
     found = {}
     for manifest in base.glob("*/*/MANIFEST.json"):
-        import json
-
         info = json.loads(manifest.read_text())["collection_info"]
         found[f"{info['namespace']}.{info['name']}"] = info["version"]
     return found
