@@ -3,7 +3,7 @@
 Deploy and rollback under a bounded load loop (time to traffic on the new version, failed requests
 of fresh-connection and keep-alive clients, failed deploy of a never-ready version), then backup and
 restore of a generated ~100 MB database through the playbooks next to plain pg_dump/pg_restore in
-the same container. Uses its own stack (`bench-webstack`, ports 29xxx) and removes it at the end."""
+the same container. Uses its own stack (`bench-webstack`, ports 27xxx) and removes it at the end."""
 import json
 import subprocess
 import sys
@@ -18,7 +18,7 @@ from harness import LoadLoop, docker, remove_stack, run_playbook  # noqa: E402
 
 STACK = "bench-webstack"
 STATE_DIR = f"/var/lib/webstack/{STACK}"
-PORT = 29180
+PORT = 27180
 TARGET_MB = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 
 
@@ -54,7 +54,7 @@ def main():
         overrides = Path(tmp) / "bench.yml"
         overrides.write_text(json.dumps({
             "webstack_name": STACK, "docker_proxy_published_port": PORT,
-            "docker_postgres_published_port": 29432, "docker_redis_published_port": 29379}))
+            "docker_postgres_published_port": 27432, "docker_redis_published_port": 27379}))
         try:
             run = run_playbook("provision", overrides)
             assert run.rc == 0, run.output[-3000:]
