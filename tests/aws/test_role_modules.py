@@ -1,6 +1,7 @@
-"""Unit tests of the role-local modules (webstack_vpc_network, webstack_security_groups, webstack_storage) and
-the CIDR filter of the vpc role. The modules run in-process (their `main()` with patched module arguments)
-against the real moto server of the session: create, no-op, drift + check mode, repair, bad input, delete."""
+"""Emulator-backed tests of the collection modules used by the network/storage roles (webstack.platform.vpc_network,
+webstack.platform.security_groups, webstack.platform.storage) and the CIDR filter of the vpc role. The modules
+run in-process (their `main()` with patched module arguments) against the real moto server of the session:
+create, no-op, drift + check mode, repair, bad input, delete."""
 from __future__ import annotations
 
 import importlib.util
@@ -22,9 +23,10 @@ def _load(path: str, name: str):
     return module
 
 
-network_mod = _load("roles/vpc/library/webstack_vpc_network.py", "webstack_vpc_network")
-groups_mod = _load("roles/security_groups/library/webstack_security_groups.py", "webstack_security_groups")
-storage_mod = _load("roles/aws_storage/library/webstack_storage.py", "webstack_storage")
+MODULES = "collections/ansible_collections/webstack/platform/plugins/modules"
+network_mod = _load(f"{MODULES}/vpc_network.py", "webstack_platform_vpc_network")
+groups_mod = _load(f"{MODULES}/security_groups.py", "webstack_platform_security_groups")
+storage_mod = _load(f"{MODULES}/storage.py", "webstack_platform_storage")
 cidr_filter = _load("roles/vpc/filter_plugins/webstack_cidr.py", "webstack_cidr")
 
 
@@ -52,7 +54,7 @@ NET = dict(name="unit-net", cidr_block="10.80.0.0/16", availability_zones=["eu-w
            tags={"Environment": "unit"})
 
 
-# -- webstack_vpc_network ---------------------------------------------------------------------------------
+# -- webstack.platform.vpc_network ------------------------------------------------------------------------
 def test_network_create_noop_check_repair_delete(run, moto):
     planned = run(network_mod, NET, check=True)
     assert planned["changed"] and any("create VPC unit-net" in c for c in planned["changes"])
@@ -98,7 +100,7 @@ def test_network_refuses_a_changed_cidr_and_bad_plans(run):
     assert no_dest.get("failed") and "destination_arn" in no_dest["msg"]
 
 
-# -- webstack_security_groups -----------------------------------------------------------------------------
+# -- webstack.platform.security_groups --------------------------------------------------------------------
 def _groups(vpc_id):
     return dict(vpc_id=vpc_id, tags={"Environment": "unit"}, groups=[
         {"key": "alb", "name": "unit-alb", "description": "alb",
@@ -136,7 +138,7 @@ def test_security_groups_exact_rules(run, moto):
     assert ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["unit-alb", "unit-app"]}])["SecurityGroups"] == []
 
 
-# -- webstack_storage -------------------------------------------------------------------------------------
+# -- webstack.platform.storage ----------------------------------------------------------------------------
 STORAGE = dict(
     bucket={"name": "unit-storage-bucket", "lifecycle_rules": [
         {"ID": "r", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 30}}],
@@ -209,14 +211,4 @@ def test_cidr_problems(vpc, tiers, expected):
 def test_cidr_problems_zones():
     assert any("2 or 3 distinct zones" in p for p in cidr_filter.webstack_cidr_problems("10.0.0.0/16", {}, ["a"]))
     assert any("2 or 3 distinct zones" in p for p in cidr_filter.webstack_cidr_problems("10.0.0.0/16", {}, ["a", "a"]))
-
-
-def test_modules_document_themselves():
-    for mod in (network_mod, groups_mod, storage_mod):
-        import yaml
-
-        doc = yaml.safe_load(mod.DOCUMENTATION)
-        assert doc["module"] and doc["options"] and yaml.safe_load(mod.RETURN)
-        assert "EXAMPLES" in dir(mod)
-
 

@@ -36,7 +36,8 @@ def argument_spec_of(module, monkeypatch):
 
 
 def test_there_are_modules():
-    assert {"elasticache_replication_group", "vpc_flow_log", "rds_parameter_group"} <= set(MODULES)
+    assert {"elasticache_replication_group", "vpc_flow_log", "rds_parameter_group",
+            "vpc_network", "security_groups", "storage"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,12 +1,12 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # GPL-3.0-or-later
-"""Role-local module of the webstack `security_groups` role: a set of security groups in one call."""
+"""webstack.platform.security_groups (used by the `security_groups` role): a set of security groups in one call."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: webstack_security_groups
+module: security_groups
 short_description: Manage a set of VPC security groups and their exact rules in one call
 description:
   - Creates the security groups of a webstack environment and makes their ingress and egress rules exactly
@@ -91,7 +91,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Least-privilege groups
-  webstack_security_groups:
+  webstack.platform.security_groups:
     vpc_id: "{{ vpc_network.vpc_id }}"
     groups:
       - name: web-alb
@@ -132,10 +132,11 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
 
 def _tags_of(resource):
-    return {t["Key"]: t["Value"] for t in resource.get("Tags", []) or []}
+    return boto3_tag_list_to_ansible_dict(resource.get("Tags"))
 
 
 def flatten(permissions, id_to_name):

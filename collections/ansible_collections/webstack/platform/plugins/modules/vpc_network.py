@@ -1,12 +1,12 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # GPL-3.0-or-later
-"""Role-local module of the webstack `vpc` role: the whole network of an environment in one call."""
+"""webstack.platform.vpc_network (used by the `vpc` role): the whole network of an environment in one call."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: webstack_vpc_network
+module: vpc_network
 short_description: Manage a webstack VPC (subnets, gateways, route tables, default SG, flow logs) in one call
 description:
   - Creates, checks or deletes the network of one webstack environment with one module execution
@@ -108,7 +108,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Network of the environment
-  webstack_vpc_network:
+  webstack.platform.vpc_network:
     name: webstack-prod
     cidr_block: 10.60.0.0/16
     availability_zones: [eu-west-1a, eu-west-1b, eu-west-1c]
@@ -167,12 +167,13 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
 TIERS = ("public", "private", "database")
 
 
 def _tags_of(resource):
-    return {t["Key"]: t["Value"] for t in resource.get("Tags", []) or []}
+    return boto3_tag_list_to_ansible_dict(resource.get("Tags"))
 
 
 class Network:

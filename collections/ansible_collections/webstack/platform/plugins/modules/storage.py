@@ -1,12 +1,12 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # GPL-3.0-or-later
-"""Role-local module of the webstack `aws_storage` role: bucket, ECR repositories and secrets in one call."""
+"""webstack.platform.storage (used by the `aws_storage` role): bucket, ECR repositories and secrets in one call."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: webstack_storage
+module: storage
 short_description: Manage the backups/logs bucket, ECR repositories and Secrets Manager entries in one call
 description:
   - One module execution for what takes amazon.aws/community.aws five or more (s3_bucket, s3_lifecycle,
@@ -130,7 +130,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Storage of the environment
-  webstack_storage:
+  webstack.platform.storage:
     bucket:
       name: webstack-prod-backups-logs
       lifecycle_rules:
