@@ -1,12 +1,12 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # GPL-3.0-or-later
-"""Role-local module of the webstack `alb` role: the attributes of an application load balancer."""
+"""webstack.platform.alb_attributes: the attributes of an application load balancer."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: webstack_alb_attributes
+module: alb_attributes
 short_description: Set the attributes of an application load balancer (access logs, header handling, deletion protection)
 description:
   - Reads the load balancer's attributes and writes only those that differ, in one ModifyLoadBalancerAttributes call.
@@ -32,7 +32,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Access logs, drop invalid header fields, deletion protection
-  webstack_alb_attributes:
+  webstack.platform.alb_attributes:
     name: webstack-prod
     attributes:
       access_logs.s3.enabled: true
@@ -52,7 +52,7 @@ attributes:
   type: dict
   returned: always
 changes:
-  description: Attributes written (or, in check mode, that would be), as C(key: old -> new).
+  description: "Attributes written (or, in check mode, that would be), one line each: C(key: old -> new)."
   type: list
   elements: str
   returned: always

@@ -1,12 +1,12 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # GPL-3.0-or-later
-"""Role-local module of the webstack `ecs_service` role: the whole ECS application layer in one call."""
+"""webstack.platform.ecs_app: the whole ECS application layer in one call."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: webstack_ecs_app
+module: ecs_app
 short_description: Manage a webstack ECS application (cluster, IAM roles, log groups, task definitions, services, autoscaling)
 description:
   - Creates, checks or deletes the ECS layer of one webstack environment with one module execution (the
@@ -169,7 +169,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: ECS layer
-  webstack_ecs_app:
+  webstack.platform.ecs_app:
     name: webstack-prod
     cluster_name: webstack-prod
     execution_role_name: webstack-prod-ecs-execution
@@ -178,7 +178,7 @@ EXAMPLES = r"""
     image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/webstack-prod/app:1.4.2
     secrets:
       - name: APP_DATABASE_PASSWORD
-        value_from: arn:aws:secretsmanager:eu-west-1:123456789012:secret:webstack-prod/db-AbCdEf:password::
+        value_from: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:webstack-prod/db-AbCdEf:password::"
     subnets: [subnet-1, subnet-2]
     security_groups: [sg-app]
     processes:

@@ -1,33 +1,22 @@
-"""Unit tests of the role-local modules of the compute and edge layers (roles/ecs_service/library/webstack_ecs_app.py,
-roles/alb/library/webstack_alb_attributes.py), with AWS answers from botocore's Stubber shaped like the documented
-ones: create, no-op, drift, check mode, delete, error paths. The same modules run for real against the emulator in
-test_ecs_alb_alarms.py."""
+"""Unit tests of webstack.platform.ecs_app, webstack.platform.alb_attributes and webstack.platform.alarms (the
+compute and edge layers), with AWS answers from botocore's Stubber shaped like the documented ones: create, no-op,
+drift, check mode, delete, error paths. The same modules run for real against the emulator in
+tests/aws/test_ecs_alb_alarms.py (roles ecs_service, alb, alarms)."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import boto3
 import pytest
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry, RetryingBotoClientWrapper
+from ansible_collections.webstack.platform.plugins.modules import alarms as alarms_mod
+from ansible_collections.webstack.platform.plugins.modules import alb_attributes as alb_attrs
+from ansible_collections.webstack.platform.plugins.modules import ecs_app
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
-ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
-
-
-def _load(path: str, name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ecs_app = _load("roles/ecs_service/library/webstack_ecs_app.py", "webstack_ecs_app")
-alb_attrs = _load("roles/alb/library/webstack_alb_attributes.py", "webstack_alb_attributes")
 
 RETRY = AWSRetry.jittered_backoff(retries=1, delay=0)
 
@@ -152,7 +141,7 @@ def test_service_differences_name_each_drift():
     assert [d.split(" ")[0] for d in diffs] == ["task", "network", "deployment", "health"]
 
 
-# --- Stubber flows of webstack_ecs_app ------------------------------------------------------------------
+# --- Stubber flows of ecs_app --------------------------------------------------------------------------
 def test_cluster_created_with_container_insights_and_fargate():
     a, stubs = app()
     stubs["ecs"].add_response("describe_clusters", {"clusters": [], "failures": [{"arn": "x", "reason": "MISSING"}]},
@@ -270,7 +259,7 @@ def test_module_refuses_root_user_and_missing_value_from():
             ecs_app.validate(module)
 
 
-# --- webstack_alb_attributes ----------------------------------------------------------------------------
+# --- alb_attributes ------------------------------------------------------------------------------------
 LB_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/webstack-t/0123456789abcdef"
 WANTED = {"access_logs.s3.enabled": True, "access_logs.s3.bucket": "logs", "routing.http.drop_invalid_header_fields.enabled": True,
           "deletion_protection.enabled": False, "idle_timeout.timeout_seconds": 60}
@@ -322,8 +311,7 @@ def test_attributes_missing_load_balancer():
     assert alb_attrs.run(RetryingBotoClientWrapper(client, RETRY), "webstack-t", WANTED, check_mode=True)["changed"]
 
 
-# --- webstack_alarms ------------------------------------------------------------------------------------
-alarms_mod = _load("roles/alarms/library/webstack_alarms.py", "webstack_alarms")
+# --- alarms --------------------------------------------------------------------------------------------
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:webstack-t-alarms"
 RDS_CPU = {"alarm_name": "webstack-t-rds-cpu", "alarm_description": "RDS CPU above 80%", "comparison_operator": "GreaterThanThreshold",
            "threshold": 80, "evaluation_periods": 5, "datapoints_to_alarm": 3, "treat_missing_data": "missing",
@@ -413,3 +401,62 @@ def test_absent_deletes_alarms_then_topic():
     manager.absent()
     stubs["cloudwatch"].assert_no_pending_responses()
     stubs["sns"].assert_no_pending_responses()
+
+
+# --- whole modules through main() (AnsibleAWSModule, the conftest's aws_stub / run_module) -------------
+LB_ARN_US = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/webstack-t/0123456789abcdef"
+
+
+def test_alb_attributes_module_writes_the_difference_with_diff(aws_stub, run_module):
+    stub = aws_stub("elbv2")
+    stub.add_response("describe_load_balancers", {"LoadBalancers": [{"LoadBalancerArn": LB_ARN_US, "LoadBalancerName": "webstack-t"}]},
+                      {"Names": ["webstack-t"]})
+    stub.add_response("describe_load_balancer_attributes", {"Attributes": [{"Key": "deletion_protection.enabled", "Value": "false"}]},
+                      {"LoadBalancerArn": LB_ARN_US})
+    stub.add_response("modify_load_balancer_attributes", {"Attributes": [{"Key": "deletion_protection.enabled", "Value": "true"}]},
+                      {"LoadBalancerArn": LB_ARN_US, "Attributes": [{"Key": "deletion_protection.enabled", "Value": "true"}]})
+    res = run_module(alb_attrs, {"name": "webstack-t", "attributes": {"deletion_protection.enabled": True}}, diff=True)
+    assert not res.failed and res.result["changed"] is True
+    assert res.result["changes"] == ["deletion_protection.enabled: false -> true"]
+    assert res.result["diff"] == {"before": {"deletion_protection.enabled": "false"}, "after": {"deletion_protection.enabled": "true"}}
+    assert res.result["attributes"] == {"deletion_protection.enabled": "true"}
+
+
+def test_alb_attributes_module_fails_on_a_missing_load_balancer(aws_stub, run_module):
+    stub = aws_stub("elbv2")
+    stub.add_client_error("describe_load_balancers", "LoadBalancerNotFound", "not found")
+    res = run_module(alb_attrs, {"name": "webstack-t", "attributes": {"deletion_protection.enabled": True}})
+    assert res.failed and res.result["msg"] == "load balancer webstack-t does not exist"
+
+
+def test_alb_attributes_module_reports_api_errors(aws_stub, run_module):
+    stub = aws_stub("elbv2")
+    stub.add_client_error("describe_load_balancers", "AccessDenied", "not allowed", http_status_code=403)
+    res = run_module(alb_attrs, {"name": "webstack-t", "attributes": {"deletion_protection.enabled": True}})
+    assert res.failed and res.result["msg"].startswith("load balancer attributes of webstack-t")
+
+
+def test_alarms_module_refuses_an_alarm_outside_the_prefix(aws_stub, run_module):
+    aws_stub("sns")
+    aws_stub("cloudwatch")
+    res = run_module(alarms_mod, {"topic_name": "t", "prefix": "webstack-t-", "alarms": [dict(RDS_CPU, alarm_name="other-cpu")]})
+    assert res.failed and "not under the prefix" in res.result["msg"]
+
+
+def test_alarms_module_check_mode_on_nothing_plans_everything_and_writes_nothing(aws_stub, run_module):
+    sns, cloudwatch = aws_stub("sns"), aws_stub("cloudwatch")
+    sns.add_response("list_topics", {"Topics": []}, {})
+    cloudwatch.add_response("describe_alarms", {"MetricAlarms": []}, {"AlarmNamePrefix": "webstack-t-", "AlarmTypes": ["MetricAlarm"]})
+    res = run_module(alarms_mod, {"topic_name": "webstack-t-alarms", "prefix": "webstack-t-", "alarms": [RDS_CPU]},
+                     check_mode=True, diff=True)
+    assert not res.failed and res.result["changed"] is True
+    assert res.result["topic_arn"] == ""
+    assert res.result["alarm_names"] == ["webstack-t-rds-cpu"]
+    assert "create SNS topic webstack-t-alarms" in res.result["changes"]
+    assert "create SNS topic webstack-t-alarms\n" in res.result["diff"]["after"]
+
+
+def test_ecs_app_module_refuses_a_root_user_before_any_call(aws_stub, run_module):
+    aws_stub("ecs")  # no response queued: any call would fail the test
+    res = run_module(ecs_app, params(user="0"))
+    assert res.failed and "root" in res.result["msg"], res.result

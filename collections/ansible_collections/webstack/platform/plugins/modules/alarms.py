@@ -1,12 +1,12 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # GPL-3.0-or-later
-"""Role-local module of the webstack `alarms` role: the notification topic and every alarm in one call."""
+"""webstack.platform.alarms: the notification topic and every alarm in one call."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: webstack_alarms
+module: alarms
 short_description: Manage a webstack SNS alarm topic and its CloudWatch alarms in one call
 description:
   - Creates, checks or deletes the SNS topic (display name, e-mail subscriptions, tags) and the CloudWatch
@@ -62,7 +62,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Topic and alarms
-  webstack_alarms:
+  webstack.platform.alarms:
     topic_name: webstack-prod-alarms
     prefix: webstack-prod-
     email_subscriptions: [oncall@example.com]
