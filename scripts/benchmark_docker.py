@@ -69,7 +69,7 @@ def main():
             figures["rollback_under_load"] = timed_load(overrides, "rollback")[1]
 
             rows = TARGET_MB * 1024 * 1024 // 230
-            psql(f"INSERT INTO items (name) SELECT 'bench-' || g || '-' || repeat(md5(g::text), 6) "
+            psql(f"INSERT INTO items (name) SELECT 'bench-' || g || '-' || repeat(md5(g::text), 5) "
                  f"FROM generate_series(1, {rows}) g")
             figures["database_mb"] = int(psql("SELECT pg_database_size('webstack') / 1048576"))
             run = run_playbook("backup", overrides)
@@ -86,7 +86,7 @@ def main():
         finally:
             run_playbook("teardown", overrides, extra_vars={"confirm_teardown": STACK})
             remove_stack(STACK, STATE_DIR)
-    print(json.dumps(figures, indent=2))
+            print(json.dumps(figures, indent=2))  # what was measured, also when a step failed
 
 
 if __name__ == "__main__":
