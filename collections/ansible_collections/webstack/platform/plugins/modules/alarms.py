@@ -105,6 +105,7 @@ except ImportError:
 
 from ansible.module_utils.common.dict_transformations import snake_dict_to_camel_dict
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.webstack.platform.plugins.module_utils.layer import run_layer
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 SINGLE_METRIC_KEYS = ("Namespace", "MetricName", "Statistic", "ExtendedStatistic", "Period", "Unit")
@@ -281,13 +282,7 @@ def main():
             module.fail_json(msg=f"alarm {alarm.get('alarm_name')!r} is not under the prefix {module.params['prefix']!r}")
     retry = AWSRetry.jittered_backoff(retries=8, delay=2)
     manager = Alarms(module, module.client("sns", retry_decorator=retry), module.client("cloudwatch", retry_decorator=retry))
-    try:
-        result = manager.present() if module.params["state"] == "present" else manager.absent()
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:  # pylint: disable=used-before-assignment
-        module.fail_json_aws(exc, msg="alarms: " + (manager.changes[-1] if manager.changes else "reading the current state"))
-    changed = bool(manager.changes)
-    diff = {"before": "", "after": "".join(f"{line}\n" for line in manager.changes)} if changed else {}
-    module.exit_json(changed=changed, changes=manager.changes, diff=diff, **result)
+    run_layer(module, manager, "alarms")
 
 
 if __name__ == "__main__":

@@ -219,6 +219,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.webstack.platform.plugins.module_utils.layer import run_layer
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 ASSUME_ECS_TASKS = {
@@ -779,13 +780,7 @@ def main():
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     validate(module)
     app = EcsApp(module)
-    try:
-        result = app.present() if module.params["state"] == "present" else app.absent()
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:  # pylint: disable=used-before-assignment
-        module.fail_json_aws(exc, msg="ECS application layer: " + (app.changes[-1] if app.changes else "reading the current state"))
-    changed = bool(app.changes)
-    diff = {"before": "", "after": "".join(f"{line}\n" for line in app.changes)} if changed else {}
-    module.exit_json(changed=changed, changes=app.changes, diff=diff, **result)
+    run_layer(module, app, "ECS application layer")
 
 
 if __name__ == "__main__":
