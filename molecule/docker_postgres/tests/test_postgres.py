@@ -1,4 +1,4 @@
-"""testinfra checks of role docker_postgres (stack `mol-postgres`, published on 127.0.0.1:45432)."""
+"""testinfra checks of role docker_postgres (stack `mol-postgres`, published on 127.0.0.1:25432)."""
 import json
 import uuid
 
@@ -7,7 +7,7 @@ import pytest
 
 STACK = "mol-postgres"
 STATE = f"/var/lib/webstack/{STACK}"
-PORT = 45432
+PORT = 25432
 CONTAINER = f"{STACK}-postgres"
 
 

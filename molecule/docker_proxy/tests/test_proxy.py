@@ -1,4 +1,4 @@
-"""testinfra checks of role docker_proxy (stack `mol-proxy`, published on 127.0.0.1:48080).
+"""testinfra checks of role docker_proxy (stack `mol-proxy`, published on 127.0.0.1:28080).
 Helper containers are named mol-proxy-* with label webstack.stack=mol-proxy and removed here (and by the
 scenario's cleanup, which removes every container with that label)."""
 import http.client
@@ -12,7 +12,7 @@ import pytest
 
 STACK = "mol-proxy"
 STATE = f"/var/lib/webstack/{STACK}"
-PORT = 48080
+PORT = 28080
 CONTAINER = f"{STACK}-proxy"
 ROOT = Path(__file__).resolve().parents[3]
 SCENARIO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""testinfra checks of role docker_redis (stack `mol-redis`, published on 127.0.0.1:46379)."""
+"""testinfra checks of role docker_redis (stack `mol-redis`, published on 127.0.0.1:26379)."""
 import json
 import socket
 
@@ -6,7 +6,7 @@ import pytest
 
 STACK = "mol-redis"
 STATE = f"/var/lib/webstack/{STACK}"
-PORT = 46379
+PORT = 26379
 CONTAINER = f"{STACK}-redis"
 
 
