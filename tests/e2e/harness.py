@@ -26,10 +26,6 @@ class PlaybookRun:
     def changed(self):
         return sum(int(m[2]) for m in RECAP.findall(self.output))
 
-    @property
-    def failed(self):
-        return sum(int(m[4]) for m in RECAP.findall(self.output))
-
 
 def run_playbook(name, overrides, *extra, extra_vars=None, check=False, timeout=900):
     """ansible-playbook playbooks/<name>.yml -i inventories/local -e @overrides [...]"""
@@ -92,14 +88,20 @@ def remove_stack(stack, state_dir):
     shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def http_get(port, path, timeout=5):
+def http_request(port, method, path, body=None, timeout=5):
+    """One request on a fresh connection to 127.0.0.1:port; returns (status, body text)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
     try:
-        conn.request("GET", path)
+        conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
         resp = conn.getresponse()
         return resp.status, resp.read().decode()
     finally:
         conn.close()
+
+
+def http_get(port, path, timeout=5):
+    return http_request(port, "GET", path, timeout=timeout)
 
 
 @dataclass

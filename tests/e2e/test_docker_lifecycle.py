@@ -5,7 +5,7 @@ import json
 import psycopg2
 import pytest
 
-from harness import LoadLoop, docker, http_get, run_playbook, stack_snapshot
+from harness import LoadLoop, docker, http_get, http_request, run_playbook, stack_snapshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
@@ -189,10 +189,10 @@ def test_postgres_and_redis_reachable_only_from_stack_network_and_loopback(stack
     docker("network", "create", "--label", f"webstack.stack={stack['name']}", outsider)
     try:
         image = json.loads(docker("inspect", f"{stack['name']}-postgres"))[0]["Config"]["Image"]
+        gateway = json.loads(docker("network", "inspect", outsider))[0]["IPAM"]["Config"][0]["Gateway"]
         for service, port in (("postgres", 5432), ("redis", 6379)):
             nets = json.loads(docker("inspect", f"{stack['name']}-{service}"))[0]["NetworkSettings"]["Networks"]
             ip = nets[stack["name"]]["IPAddress"]
-            gateway = json.loads(docker("network", "inspect", outsider))[0]["IPAM"]["Config"][0]["Gateway"]
             published = stack["ports"][service]
             inside = docker("run", "--rm", "--network", stack["name"], "--label", f"webstack.stack={stack['name']}",
                             "--entrypoint", "python3", image, "-c", probe, ip, str(port))
@@ -211,12 +211,15 @@ INSERT INTO no_such_table VALUES (1);
 """
 
 
+def _items(stack):
+    return _query(stack, "SELECT * FROM items ORDER BY id")
+
+
 def _schema_and_data(stack):
     columns = _query(stack, "SELECT table_name, column_name, data_type FROM information_schema.columns "
                             "WHERE table_schema = 'public' ORDER BY 1, 2")
     applied = _query(stack, "SELECT version, checksum FROM schema_migrations ORDER BY version")
-    items = _query(stack, "SELECT * FROM items ORDER BY id")
-    return columns, applied, items
+    return columns, applied, _items(stack)
 
 
 def test_failing_migration_leaves_schema_and_data_unchanged(stack, tmp_path):
@@ -258,19 +261,9 @@ def test_changed_applied_migration_is_refused(stack, tmp_path):
         docker("rmi", "-f", f"webstack/app:{tag}", check=False)
 
 
-def _items(stack):
-    return _query(stack, "SELECT * FROM items ORDER BY id")
-
-
 def _post_item(stack, name):
-    import http.client
-
-    conn = http.client.HTTPConnection("127.0.0.1", stack["ports"]["proxy"], timeout=5)
-    conn.request("POST", "/items", body=json.dumps({"name": name}), headers={"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    body = resp.read()
-    conn.close()
-    assert resp.status in (200, 201), body
+    status, body = http_request(stack["ports"]["proxy"], "POST", "/items", body={"name": name})
+    assert status in (200, 201), body
 
 
 def test_backup_then_restore_returns_to_the_backup_point(stack):
