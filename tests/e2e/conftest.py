@@ -13,7 +13,7 @@ PORTS = {"proxy": 28180, "postgres": 28432, "redis": 28379}
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, docker_images):  # docker_images: built (or found cached) first
     """Overrides that put the suite's stack beside (never on top of) a user's `webstack-local`."""
     state_dir = f"/var/lib/webstack/{STACK}"
     remove_stack(STACK, state_dir)

@@ -10,5 +10,6 @@ DOCKER_SCENARIOS = scenarios(["docker_images", "docker_host", "docker_postgres",
 @pytest.mark.slow
 @pytest.mark.docker
 @pytest.mark.parametrize("name", DOCKER_SCENARIOS)
+@pytest.mark.usefixtures("docker_images")
 def test_scenario(name):
     run_scenario(name)
