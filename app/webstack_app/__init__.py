@@ -3,4 +3,4 @@
 It is a test fixture for the webstack deployment tooling (health gates, migrations, blue/green,
 backups), written with the Python standard library plus psycopg2 and redis.
 """
-__all__ = ["build_info", "config", "migrations", "server"]
+__all__ = ["build_info", "config", "migrate", "migrations", "server"]

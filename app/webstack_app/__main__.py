@@ -1,6 +1,7 @@
-"""python3 -m webstack_app {serve|migrations|version|healthcheck}"""
+"""python3 -m webstack_app {serve|migrations|migrate|version|healthcheck}"""
 import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -13,6 +14,9 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the HTTP server (port 8000) until SIGTERM")
     sub.add_parser("migrations", help='print the shipped migrations as JSON [{"name", "sql"}]')
+    sub.add_parser("migrate", help="apply the shipped migrations to the configured database (the aws "
+                   "platform's one-off migration task); one JSON summary line on stdout; exit 0 done, "
+                   "1 failed, 2 refused (changed checksum) or bad configuration")
     sub.add_parser("version", help="print the version baked into this build")
     probe = sub.add_parser("healthcheck", help="exit 0 when GET /health/ready answers 200 (Docker HEALTHCHECK)")
     probe.add_argument("--path", default="/health/ready")
@@ -31,6 +35,10 @@ def main(argv=None):
         json.dump(shipped, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
+    if args.command == "migrate":
+        from . import migrate  # noqa: PLC0415
+
+        return migrate.main(os.environ)
     if args.command == "healthcheck":
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{args.port}{args.path}", timeout=3) as resp:
