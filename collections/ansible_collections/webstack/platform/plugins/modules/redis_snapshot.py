@@ -23,7 +23,7 @@ description:
   - Age is the newest C(NodeSnapshots[].SnapshotCreateTime). When AWS (or an emulator) returns no
     time, the name decides (names ending in a sortable timestamp, as webstack makes them, order
     correctly); a snapshot without a time counts as newer than one with a time.
-  - M(community.aws.elasticache_snapshot) cannot be used for replication groups: it sends both a
+  - M(community.aws.elasticache_snapshot) cannot be used for replication groups; it sends both a
     cache cluster id and a replication group id, which the API refuses.
 author:
   - webstack maintainers
