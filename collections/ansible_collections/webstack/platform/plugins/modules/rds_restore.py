@@ -560,15 +560,21 @@ class Restore:
     # ------------------------------------------------------------------- flow
     def settle_renames(self, ids):
         """Wait while one of the instances is being renamed (an interrupted run), then read all three."""
+        o_id, r_id, p_id = ids
         deadline = _now() + self.p["wait_timeout"]
         while True:
             found = {ident: self.describe(ident) for ident in ids}
             renaming = [i for i, inst in found.items() if inst and inst.get("DBInstanceStatus") == "renaming"]
-            if not renaming or self.check:
+            # Between two names: the original is gone and only one of the others shows (AWS renames in the
+            # background; the new name appears when the rename is done).
+            between = not found[o_id] and bool(found[r_id]) != bool(found[p_id])
+            if not (renaming or between) or self.check:
                 return found
             if _now() >= deadline:
-                raise Failure(f"instance(s) {', '.join(renaming)} still 'renaming' after {self.p['wait_timeout']} s "
-                              "(wait_timeout); rerun to resume")
+                what = (f"instance(s) {', '.join(renaming)} still 'renaming'" if renaming else
+                        f"db_instance_identifier {o_id} does not exist and only one of restored_identifier {r_id} "
+                        f"and replaced_identifier {p_id} does (a rename in progress?)")
+                raise Failure(f"{what} after {self.p['wait_timeout']} s (wait_timeout); rerun to resume")
             _sleep(max(0, min(self.p["poll_interval"], deadline - _now())))
 
     def run(self):
@@ -591,9 +597,9 @@ class Restore:
             phase = "restored" if r_inst else "fresh"
         elif not o_inst and p_inst and r_inst:
             phase = "original-renamed"
-        elif not o_inst and p_inst:
-            raise Failure(f"db_instance_identifier {o_id} does not exist, replaced_identifier {p_id} does and "
-                          f"restored_identifier {r_id} does not: a rename of {r_id} may be in progress; rerun later")
+        elif not o_inst and (p_inst or r_inst):
+            raise Failure(f"db_instance_identifier {o_id} does not exist and only one of restored_identifier {r_id} "
+                          f"and replaced_identifier {p_id} does: a rename may be in progress; rerun later")
         else:
             raise Failure(f"db_instance_identifier {o_id}: no such DB instance")
 
