@@ -167,12 +167,19 @@ def describe_snapshot(client, name):
     return found[0] if found else None
 
 
+def belongs_to(snapshot, group):
+    # Snapshots of a cluster-mode-disabled group may name only the member cache cluster (<group>-00N).
+    if snapshot.get("ReplicationGroupId"):
+        return snapshot["ReplicationGroupId"] == group
+    return (snapshot.get("CacheClusterId") or "").startswith(f"{group}-")
+
+
 def manual_snapshots(client, group):
     paginator = client.get_paginator("describe_snapshots")
     result = AWSRetry.jittered_backoff()(paginator.paginate(
         ReplicationGroupId=group, SnapshotSource="user").build_full_result)()
     return [s for s in result.get("Snapshots", [])
-            if s.get("ReplicationGroupId") == group and s.get("SnapshotSource", "manual") != "automated"]
+            if belongs_to(s, group) and s.get("SnapshotSource", "manual") != "automated"]
 
 
 def created_at(snapshot):
@@ -253,7 +260,7 @@ def run(module, client):
     result_snapshot = {}
     if name:
         snapshot = describe_snapshot(client, name)
-        if snapshot is not None and snapshot.get("ReplicationGroupId") != group:
+        if snapshot is not None and not belongs_to(snapshot, group):
             owner = snapshot.get("ReplicationGroupId") or snapshot.get("CacheClusterId")
             module.fail_json(msg=f"snapshot_name {name} already exists and is a snapshot of {owner}, not of {group}")
         if snapshot is None:

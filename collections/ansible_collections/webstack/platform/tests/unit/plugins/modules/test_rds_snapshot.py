@@ -252,3 +252,12 @@ def test_empty_prefix_with_keep_is_refused(aws_stub, run_module):
     aws_stub("rds")
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "keep": 2, "prefix": ""})
     assert res.failed and "prefix" in res.result["msg"]
+
+
+def test_snapshot_deleted_while_waiting_fails(aws_stub, run_module, clock):
+    stub = aws_stub("rds")
+    expect_describe(stub, snapshot(status="creating", progress=5))
+    expect_describe(stub, None)
+    res = run_module(mod, {"db_instance_identifier": INSTANCE, "snapshot_identifier": SNAP})
+    assert res.failed
+    assert res.result["msg"] == f"snapshot {SNAP} disappeared while waiting for it to become available"

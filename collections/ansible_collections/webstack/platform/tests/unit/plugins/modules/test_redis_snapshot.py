@@ -172,3 +172,14 @@ def test_check_mode_create_reads_only(aws_stub, run_module, clock):
     assert not res.failed, res.result
     assert res.result["changed"] is True and res.result["snapshot"]["status"] == ""
     assert res.result["deleted"] == [PREFIX + "20261121"]
+
+
+def test_snapshot_naming_only_the_member_cluster_belongs_to_the_group(aws_stub, run_module, clock):
+    stub = aws_stub("elasticache")
+    member_only = snapshot()
+    del member_only["ReplicationGroupId"]
+    member_only["CacheClusterId"] = f"{GROUP}-002"
+    expect_describe(stub, member_only)
+    res = run_module(mod, {"replication_group_id": GROUP, "snapshot_name": NAME})
+    assert not res.failed, res.result
+    assert res.result["changed"] is False
