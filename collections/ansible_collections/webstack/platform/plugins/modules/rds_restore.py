@@ -218,7 +218,10 @@ RESTORED_FROM = "webstack:restored-from"
 # Settings compared by the verification, in report order.
 VERIFIED = ("db_subnet_group", "vpc_security_group_ids", "db_parameter_group", "multi_az", "storage_encrypted",
             "kms_key_id", "deletion_protection", "publicly_accessible", "copy_tags_to_snapshot",
-            "cloudwatch_logs_exports", "backup_retention_period", "db_instance_class", "storage_type", "port")
+            "cloudwatch_logs_exports", "backup_retention_period", "db_instance_class", "storage_type", "port",
+            "iam_database_authentication", "ca_certificate_identifier", "option_group")
+# Compared only when the original has a value (AWS omits them for some engines or API versions).
+OPTIONAL = ("ca_certificate_identifier", "option_group")
 
 
 def _now():
@@ -244,6 +247,7 @@ class Failure(Exception):
 def settings_of(inst):
     """The settings of a DescribeDBInstances item that a restore must reproduce."""
     groups = inst.get("DBParameterGroups") or [{}]
+    option_groups = [g.get("OptionGroupName") for g in inst.get("OptionGroupMemberships") or []]
     return {
         "engine": inst.get("Engine"),
         "db_subnet_group": (inst.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
@@ -261,6 +265,10 @@ def settings_of(inst):
         "db_instance_class": inst.get("DBInstanceClass"),
         "storage_type": inst.get("StorageType"),
         "iops": inst.get("Iops"),
+        "iam_database_authentication": bool(inst.get("IAMDatabaseAuthenticationEnabled")),
+        "ca_certificate_identifier": inst.get("CACertificateIdentifier"),
+        # A default option group is the engine version's own; only a custom one is carried over.
+        "option_group": next((g for g in option_groups if g and not g.startswith("default:")), None),
         "port": (inst.get("Endpoint") or {}).get("Port") or inst.get("DbInstancePort"),
         "tags": boto3_tag_list_to_ansible_dict(inst.get("TagList") or []),
     }
@@ -448,6 +456,9 @@ class Restore:
             "CopyTagsToSnapshot": original["copy_tags_to_snapshot"],
             "DeletionProtection": original["deletion_protection"],
             "StorageType": original["storage_type"],
+            "EnableIAMDatabaseAuthentication": original["iam_database_authentication"],
+            "CACertificateIdentifier": original["ca_certificate_identifier"],
+            "OptionGroupName": original["option_group"],
         }
         if original["cloudwatch_logs_exports"]:
             request["EnableCloudwatchLogsExports"] = original["cloudwatch_logs_exports"]
@@ -496,9 +507,14 @@ class Restore:
             request["VpcSecurityGroupIds"] = original["vpc_security_group_ids"]
         if current["db_parameter_group"] != original["db_parameter_group"]:
             request["DBParameterGroupName"] = original["db_parameter_group"]
+        if original["option_group"] and current["option_group"] != original["option_group"]:
+            request["OptionGroupName"] = original["option_group"]
+        if original["ca_certificate_identifier"] and current["ca_certificate_identifier"] != original["ca_certificate_identifier"]:
+            request["CACertificateIdentifier"] = original["ca_certificate_identifier"]
         for key, api in (("multi_az", "MultiAZ"), ("deletion_protection", "DeletionProtection"),
                          ("publicly_accessible", "PubliclyAccessible"), ("copy_tags_to_snapshot", "CopyTagsToSnapshot"),
-                         ("backup_retention_period", "BackupRetentionPeriod"), ("db_instance_class", "DBInstanceClass")):
+                         ("backup_retention_period", "BackupRetentionPeriod"), ("db_instance_class", "DBInstanceClass"),
+                         ("iam_database_authentication", "EnableIAMDatabaseAuthentication")):
             if current[key] != original[key] and original[key] is not None:
                 request[api] = original[key]
         if current["cloudwatch_logs_exports"] != original["cloudwatch_logs_exports"]:
@@ -510,7 +526,9 @@ class Restore:
                        "MultiAZ": "multi_az", "DeletionProtection": "deletion_protection",
                        "PubliclyAccessible": "publicly_accessible", "CopyTagsToSnapshot": "copy_tags_to_snapshot",
                        "BackupRetentionPeriod": "backup_retention_period", "DBInstanceClass": "db_instance_class",
-                       "CloudwatchLogsExportConfiguration": "cloudwatch_logs_exports"}
+                       "CloudwatchLogsExportConfiguration": "cloudwatch_logs_exports",
+                       "EnableIAMDatabaseAuthentication": "iam_database_authentication",
+                       "OptionGroupName": "option_group", "CACertificateIdentifier": "ca_certificate_identifier"}
         names = [api_to_name[k] for k in request]
         if not request:
             return inst
@@ -549,13 +567,14 @@ class Restore:
 
     def verify(self, inst, original, ident):
         actual = settings_of(inst)
+        compared = [key for key in VERIFIED if key not in OPTIONAL or original[key] is not None]
         differences = [f"{key}: original {original[key]!r}, restored {actual[key]!r}"
-                       for key in VERIFIED if actual[key] != original[key]]
+                       for key in compared if actual[key] != original[key]]
         if differences:
             raise Failure(f"restored instance {ident} differs from the original (kept as "
                           f"{self.p['replaced_identifier']}): " + "; ".join(differences))
-        self.step(f"verified {ident}: {len(VERIFIED)} settings equal the original's", change=False)
-        return {key: actual[key] for key in VERIFIED}
+        self.step(f"verified {ident}: {len(compared)} settings equal the original's", change=False)
+        return {key: actual[key] for key in compared}
 
     # ------------------------------------------------------------------- flow
     def settle_renames(self, ids):

@@ -36,6 +36,7 @@ def build_original(moto):
         DBSubnetGroupName="h3-it-subnets", VpcSecurityGroupIds=sgs, DBParameterGroupName="h3-it-pg15",
         MultiAZ=True, StorageEncrypted=True, KmsKeyId=key, DeletionProtection=True, PubliclyAccessible=False,
         CopyTagsToSnapshot=True, EnableCloudwatchLogsExports=["postgresql"], BackupRetentionPeriod=7, Port=5433,
+        EnableIAMDatabaseAuthentication=True,
         Tags=[{"Key": "Project", "Value": "webstack"}])
     rds.create_db_snapshot(DBSnapshotIdentifier=SNAP, DBInstanceIdentifier=DB)
     return sgs, key
@@ -50,7 +51,7 @@ def settings(inst):
         "deletion_protection": inst["DeletionProtection"], "public": inst["PubliclyAccessible"],
         "copy_tags": inst["CopyTagsToSnapshot"], "logs": inst.get("EnabledCloudwatchLogsExports", []),
         "retention": inst["BackupRetentionPeriod"], "class": inst["DBInstanceClass"],
-        "port": inst["Endpoint"]["Port"],
+        "port": inst["Endpoint"]["Port"], "iam_auth": inst["IAMDatabaseAuthenticationEnabled"],
     }
 
 
@@ -96,6 +97,7 @@ def test_snapshot_restore_check_then_apply_then_rerun(moto, run_playbook):
     res = results[0]
     assert not res.get("failed") and res["changed"] is True, res
     actions = moto.recorded_actions()
+    print(f"\nsnapshot restore on moto: {res['elapsed']} s in the module, {len(actions)} API calls: {actions}")
     assert mutating(moto, actions) == [
         "RestoreDBInstanceFromDBSnapshot", "ModifyDBInstance", "ModifyDBInstance", "AddTagsToResource"], (actions, res["steps"])
 

@@ -46,6 +46,8 @@ def instance(ident, status="available", **overrides):
         "CopyTagsToSnapshot": True, "DBInstanceArn": f"arn:aws:rds:us-east-1:123456789012:db:{ident}",
         "EnabledCloudwatchLogsExports": ["upgrade", "postgresql"], "DeletionProtection": True,
         "PubliclyAccessible": False, "TagList": [{"Key": "Project", "Value": "webstack"}],
+        "IAMDatabaseAuthenticationEnabled": True, "CACertificateIdentifier": "rds-ca-rsa2048-g1",
+        "OptionGroupMemberships": [{"OptionGroupName": "default:postgres-15", "Status": "in-sync"}],
     }
     data.update(overrides)
     return data
@@ -134,7 +136,8 @@ RESTORE_SETTINGS = {
     "DBInstanceClass": "db.t3.medium", "Port": 5432, "DBSubnetGroupName": "webstack-prod-db",
     "VpcSecurityGroupIds": SGS, "DBParameterGroupName": "webstack-prod-postgres15", "MultiAZ": True,
     "PubliclyAccessible": False, "CopyTagsToSnapshot": True, "DeletionProtection": True, "StorageType": "gp3",
-    "EnableCloudwatchLogsExports": ["postgresql", "upgrade"],
+    "EnableCloudwatchLogsExports": ["postgresql", "upgrade"], "EnableIAMDatabaseAuthentication": True,
+    "CACertificateIdentifier": "rds-ca-rsa2048-g1",
 }
 
 
@@ -176,7 +179,7 @@ def test_snapshot_restore_with_the_originals_settings_then_swap(script, clock, r
     assert steps[4:] == [
         f"renamed {O} -> {P}", f"waited for {P}: available (15.0 s)",
         f"renamed {R} -> {O}", f"waited for {O}: available (15.0 s)",
-        steps[8], f"verified {O}: 14 settings equal the original's"]
+        steps[8], f"verified {O}: 16 settings equal the original's"]
     assert steps[8].startswith(f"tagged {P} webstack:replaced-at=") and steps[8].endswith(f"=snapshot:{SNAP}")
     assert clock == [15, 15, 15, 15]
     assert res.result["instance"]["id"] == O
@@ -194,19 +197,23 @@ def test_snapshot_restore_with_the_originals_settings_then_swap(script, clock, r
 
 
 def test_point_in_time_restore_passes_the_time_and_all_settings(script, clock, run_module):
+    """A custom option group is carried over too (a default one is the engine version's own)."""
     when = NOW - timedelta(days=2)
-    script.state(instance(O), None, None)
+    custom = {"OptionGroupMemberships": [{"OptionGroupName": "webstack-prod-pg15-options", "Status": "in-sync"}]}
+    script.state(instance(O, **custom), None, None)
     script.backups(earliest=NOW - timedelta(days=7))
     script.add("restore_db_instance_to_point_in_time", {"DBInstance": instance(R, "creating")}, dict(
         RESTORE_SETTINGS, SourceDBInstanceIdentifier=O, TargetDBInstanceIdentifier=R, RestoreTime=when,
-        Tags=restore_tags(f"point-in-time:{mod.iso(when)}")))
-    script.describe(R, instance(R))
-    swap_and_finish(script, instance(O, InstanceCreateTime=NOW), f"point-in-time:{mod.iso(when)}")
+        OptionGroupName="webstack-prod-pg15-options", Tags=restore_tags(f"point-in-time:{mod.iso(when)}")))
+    script.describe(R, instance(R, **custom))
+    swap_and_finish(script, instance(O, InstanceCreateTime=NOW, **custom), f"point-in-time:{mod.iso(when)}")
     res = run_module(mod, args(restore_time=when.strftime("%Y-%m-%dT%H:%M:%SZ")))
     assert not res.failed, res.result
     assert res.result["steps"][1].startswith(f"checked restore_time {mod.iso(when)}: inside the restorable window")
     assert "automated backups' EarliestTime" in res.result["steps"][1]
     assert res.result["steps"][2].startswith(f"restored {R} from {O} to {mod.iso(when)}")
+    assert res.result["settings_verified"]["option_group"] == "webstack-prod-pg15-options"
+    assert res.result["steps"][-1] == f"verified {O}: 17 settings equal the original's"
 
 
 def test_latest_restorable_time(script, clock, run_module):
@@ -298,7 +305,8 @@ def test_restore_with_aws_defaults_is_fixed_up_and_rebooted(script, clock, run_m
     ModifyDBInstance with exactly those, waits until nothing is pending, reboots for the parameter group."""
     defaults = dict(VpcSecurityGroups=[{"VpcSecurityGroupId": "sg-0default000000001", "Status": "active"}],
                     DBParameterGroups=[{"DBParameterGroupName": "default.postgres15", "ParameterApplyStatus": "in-sync"}],
-                    BackupRetentionPeriod=1, EnabledCloudwatchLogsExports=["postgresql", "iam-db-auth-error"])
+                    BackupRetentionPeriod=1, EnabledCloudwatchLogsExports=["postgresql", "iam-db-auth-error"],
+                    IAMDatabaseAuthenticationEnabled=False)
     script.state(instance(O), None, None)
     script.add("describe_db_snapshots", {"DBSnapshots": [snapshot()]}, {"DBSnapshotIdentifier": SNAP})
     script.add("restore_db_instance_from_db_snapshot", {"DBInstance": instance(R, "creating", **defaults)}, None)
@@ -306,7 +314,7 @@ def test_restore_with_aws_defaults_is_fixed_up_and_rebooted(script, clock, run_m
     script.add("modify_db_instance", {"DBInstance": instance(R, "modifying", **defaults)}, {
         "DBInstanceIdentifier": R, "ApplyImmediately": True, "VpcSecurityGroupIds": SGS,
         "DBParameterGroupName": "webstack-prod-postgres15", "BackupRetentionPeriod": 7,
-        "CloudwatchLogsExportConfiguration": {"EnableLogTypes": ["upgrade"], "DisableLogTypes": ["iam-db-auth-error"]}})
+        "EnableIAMDatabaseAuthentication": True, "CloudwatchLogsExportConfiguration": {"EnableLogTypes": ["upgrade"], "DisableLogTypes": ["iam-db-auth-error"]}})
     script.describe(R, instance(R, "modifying", PendingModifiedValues={"BackupRetentionPeriod": 7}))
     script.describe(R, instance(R, PendingModifiedValues={"BackupRetentionPeriod": 7}))
     pending_reboot = [{"DBParameterGroupName": "webstack-prod-postgres15", "ParameterApplyStatus": "pending-reboot"}]
@@ -320,7 +328,7 @@ def test_restore_with_aws_defaults_is_fixed_up_and_rebooted(script, clock, run_m
     steps = res.result["steps"]
     assert (f"set on {R} what the restore did not: vpc_security_group_ids={SGS}, "
             "db_parameter_group=webstack-prod-postgres15, backup_retention_period=7, "
-            "cloudwatch_logs_exports=['postgresql', 'upgrade']") in steps
+            "iam_database_authentication=True, cloudwatch_logs_exports=['postgresql', 'upgrade']") in steps
     assert f"rebooted {R} to apply parameter group webstack-prod-postgres15" in steps
     assert script.mutating() == ["restore_db_instance_from_db_snapshot", "modify_db_instance", "reboot_db_instance",
                                  "modify_db_instance", "modify_db_instance", "add_tags_to_resource"]
@@ -376,7 +384,7 @@ def test_rerun_after_completion_only_verifies(script, run_module):
     res = run_module(mod, args(snapshot_identifier=SNAP))
     assert not res.failed, res.result
     assert res.result["changed"] is False
-    assert res.result["steps"][-1] == f"verified {O}: 14 settings equal the original's"
+    assert res.result["steps"][-1] == f"verified {O}: 16 settings equal the original's"
     assert script.mutating() == []
 
 
