@@ -36,7 +36,8 @@ description:
     service's C(taskDefinition) is another revision. A tracked deployment without C(rolloutState) counts as
     done when it is the only deployment and its running count reached its desired count.
   - On C(FAILED) or C(TIMEOUT) of ANY service, with I(rollback_on_failure=true), EVERY service this run
-    updated is put back on its previous revision and waited for (a fresh I(wait_timeout)); the module then
+    updated is put back on its previous revision and waited for (a fresh I(wait_timeout)); the first FAILED
+    service ends the wait at once (the services still rolling out are reported C(IN_PROGRESS)); the module then
     fails with a message naming the failed services, their rollout state and reason, and the outcome of the
     rollback.
   - After a successful rollout, with I(keep_revisions) > 0, ACTIVE revisions of each family beyond the newest
@@ -274,6 +275,8 @@ class Rollout:
         self.tags_cache = {}     # ARN -> tags list
         self.known_events = {}   # name -> event ids seen before any change
         self.known_deployments = {}  # name -> deployment ids seen before the update
+        self.last_seen = {}      # name -> the service as the last DescribeServices of a wait returned it
+        self.initial = {}        # name -> the service before any change
         self.updated = []        # names of services this run called UpdateService on
         self.deregistered = []
         self.missing_images = []
@@ -351,6 +354,8 @@ class Rollout:
             name = item["name"]
             service = found[name]
             self.known_events[name] = {e.get("id") for e in service.get("events") or []}
+            self.known_deployments[name] = {d.get("id") for d in service.get("deployments") or []}
+            self.initial[name] = service
             current_ref = service["taskDefinition"]
             plan = {"previous_task_definition": current_ref, "task_definition": current_ref, "image": None,
                     "changed": False, "action": "none", "rollout_state": "UNCHANGED", "reason": "",
@@ -527,8 +532,11 @@ class Rollout:
             return "COMPLETED", f"{running} of {desired} tasks running on {td_key(target['td'])}"
         return None
 
-    def wait_for(self, targets):
-        """targets: name -> {'td', 'deployment'}; returns name -> {rollout_state, reason, events, running/desired}."""
+    def wait_for(self, targets, stop_on_failure=False):
+        """targets: name -> {'td', 'deployment'}; returns name -> {rollout_state, reason, events, running/desired}.
+
+        With stop_on_failure, the first FAILED service ends the wait: the others are left IN_PROGRESS (they are
+        about to be rolled back, waiting for them would only delay that)."""
         outcome = {}
         pending = list(targets)
         deadline = time.monotonic() + self.p["wait_timeout"]
@@ -541,12 +549,18 @@ class Rollout:
                     outcome[name] = {"rollout_state": "FAILED", "reason": "service disappeared", "events": []}
                     pending.remove(name)
                     continue
-                last[name] = service
+                last[name] = self.last_seen[name] = service
                 verdict = self.evaluate(name, service, targets[name])
                 if verdict:
                     outcome[name] = {"rollout_state": verdict[0], "reason": verdict[1]}
                     pending.remove(name)
             if not pending:
+                break
+            if stop_on_failure and any(o["rollout_state"] == "FAILED" for o in outcome.values()):
+                failed = [n for n, o in outcome.items() if o["rollout_state"] == "FAILED"]
+                for name in pending:
+                    outcome[name] = {"rollout_state": "IN_PROGRESS",
+                                     "reason": f"not waited for: {', '.join(failed)} failed, rolling back"}
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -569,16 +583,26 @@ class Rollout:
     def roll_back(self):
         self.rolled_back = True
         targets = {}
-        found, _failures = self.describe_services(self.updated)
+        unseen = [name for name in self.updated if name not in self.last_seen]
+        found = dict(self.last_seen)
+        if unseen:
+            found.update(self.describe_services(unseen)[0])
         for name in self.updated:
             previous = self.plans[name]["previous_task_definition"]
             service = found.get(name, {})
             self.known_deployments[name] = {d.get("id") for d in service.get("deployments") or []}
+            self.initial[name] = service
             if same_td(service.get("taskDefinition"), previous):
                 primary = next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), None)
                 deployment = primary.get("id") if primary and same_td(primary.get("taskDefinition"), previous) else None
+                target = {"td": previous, "deployment": deployment}
+                verdict = self.evaluate(name, service, target) if name in self.last_seen else None
+                if verdict is not None and verdict[0] == "COMPLETED":
+                    self.rollback[name] = {"task_definition": previous, "rollout_state": "COMPLETED",
+                                           "reason": f"back on {td_key(previous)} by the circuit breaker: {verdict[1]}"}
+                    continue
                 self.change(f"service {name} is back on {td_key(previous)} (circuit breaker); waiting for it")
-                targets[name] = {"td": previous, "deployment": deployment}
+                targets[name] = target
                 continue
             self.change(f"roll service {name} back to {td_key(previous)}")
             try:
@@ -603,9 +627,9 @@ class Rollout:
                 in_use.add(td_key(deployment.get("taskDefinition")))
         families = []
         for plan in self.plans.values():
-            family = td_family(plan["previous_task_definition"])
-            if family not in families:
-                families.append(family)
+            for ref in (plan["previous_task_definition"], plan["task_definition"]):
+                if td_family(ref) not in families:
+                    families.append(td_family(ref))
         for family in families:
             arns = []
             for page in self.ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status="ACTIVE", sort="DESC"):
@@ -633,7 +657,8 @@ class Rollout:
             for name in changing:
                 self.plans[name]["rollout_state"] = "PLANNED"
             if self.p["wait"] and not self.p["register_only"]:
-                self.deregister_old()
+                # after the rollout the changed services are no longer on their current revisions
+                self.deregister_old({n: s for n, s in self.initial.items() if not self.plans[n]["changed"]})
             self.module.exit_json(**self.result())
         self.register()
         if self.p["register_only"]:
@@ -643,10 +668,8 @@ class Rollout:
                     self.plans[name]["rollout_state"] = "REGISTERED"
             self.module.exit_json(**self.result())
         targets, failure = {}, None
-        found, _failures = self.describe_services(changing) if changing else ({}, [])
         for name in changing:
             plan = self.plans[name]
-            self.known_deployments[name] = {d.get("id") for d in found.get(name, {}).get("deployments") or []}
             try:
                 deployment = self.update(name, plan["task_definition"], force=self.p["force_new_deployment"])
             except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
@@ -659,14 +682,13 @@ class Rollout:
             for name in targets:
                 self.plans[name]["rollout_state"] = "IN_PROGRESS"
             self.module.exit_json(**self.result())
-        outcome = self.wait_for(targets) if failure is None else {}
+        outcome = self.wait_for(targets, stop_on_failure=self.p["rollback_on_failure"]) if failure is None else {}
         for name, item in outcome.items():
             self.plans[name].update(rollout_state=item["rollout_state"], reason=item["reason"], events=item.get("events", []),
                                     running_count=item.get("running_count", 0), desired_count=item.get("desired_count", 0))
         failed = [n for n in changing if self.plans[n]["rollout_state"] in ("FAILED", "TIMEOUT")]
         if failure is None and not failed:
-            final, _failures = self.describe_services(list(self.plans)) if self.p["keep_revisions"] > 0 else ({}, [])
-            self.deregister_old(final)
+            self.deregister_old(dict(self.initial, **self.last_seen))
             self.module.exit_json(**self.result())
         parts = [failure] if failure else [
             f"service {n}: rollout {self.plans[n]['rollout_state']} ({self.plans[n]['reason']})" for n in failed]
