@@ -265,6 +265,7 @@ def settings_of(inst):
         "db_instance_class": inst.get("DBInstanceClass"),
         "storage_type": inst.get("StorageType"),
         "iops": inst.get("Iops"),
+        "allocated_storage": inst.get("AllocatedStorage"),
         "iam_database_authentication": bool(inst.get("IAMDatabaseAuthenticationEnabled")),
         "ca_certificate_identifier": inst.get("CACertificateIdentifier"),
         # A default option group is the engine version's own; only a custom one is carried over.
@@ -456,6 +457,8 @@ class Restore:
             "CopyTagsToSnapshot": original["copy_tags_to_snapshot"],
             "DeletionProtection": original["deletion_protection"],
             "StorageType": original["storage_type"],
+            # The original's current size (storage may have grown since the snapshot was taken).
+            "AllocatedStorage": original["allocated_storage"],
             "EnableIAMDatabaseAuthentication": original["iam_database_authentication"],
             "CACertificateIdentifier": original["ca_certificate_identifier"],
             "OptionGroupName": original["option_group"],

@@ -133,7 +133,7 @@ def args(**overrides):
 
 
 RESTORE_SETTINGS = {
-    "DBInstanceClass": "db.t3.medium", "Port": 5432, "DBSubnetGroupName": "webstack-prod-db",
+    "DBInstanceClass": "db.t3.medium", "Port": 5432, "AllocatedStorage": 20, "DBSubnetGroupName": "webstack-prod-db",
     "VpcSecurityGroupIds": SGS, "DBParameterGroupName": "webstack-prod-postgres15", "MultiAZ": True,
     "PubliclyAccessible": False, "CopyTagsToSnapshot": True, "DeletionProtection": True, "StorageType": "gp3",
     "EnableCloudwatchLogsExports": ["postgresql", "upgrade"], "EnableIAMDatabaseAuthentication": True,
@@ -214,6 +214,31 @@ def test_point_in_time_restore_passes_the_time_and_all_settings(script, clock, r
     assert res.result["steps"][2].startswith(f"restored {R} from {O} to {mod.iso(when)}")
     assert res.result["settings_verified"]["option_group"] == "webstack-prod-pg15-options"
     assert res.result["steps"][-1] == f"verified {O}: 17 settings equal the original's"
+
+
+def test_restore_request_tags_storage_and_iops(script, clock, run_module):
+    """AWS-reserved tags and an earlier restore's marker are not copied; io1 carries its IOPS; the size is the
+    original's current one (grown since the snapshot)."""
+    original = instance(O, StorageType="io1", Iops=5000, AllocatedStorage=200, TagList=[
+        {"Key": "Project", "Value": "webstack"}, {"Key": "aws:cloudformation:stack-name", "Value": "x"},
+        {"Key": "webstack:restored-from", "Value": "snapshot:older"}, {"Key": "Restore", "Value": "old"}])
+    script.state(original, None, None)
+    script.add("describe_db_snapshots", {"DBSnapshots": [snapshot(AllocatedStorage=100)]}, {"DBSnapshotIdentifier": SNAP})
+    script.add("restore_db_instance_from_db_snapshot", {"DBInstance": instance(R, "creating")}, dict(
+        RESTORE_SETTINGS, DBInstanceIdentifier=R, DBSnapshotIdentifier=SNAP, StorageType="io1", Iops=5000,
+        AllocatedStorage=200, Tags=restore_tags(f"snapshot:{SNAP}")))
+    script.stub.add_client_error("describe_db_instances", service_error_code="Throttling", service_message="slow down",
+                                 http_status_code=400)  # retried
+    script.describe(R, instance(R, StorageType="io1", Iops=5000, AllocatedStorage=200))
+    swap_and_finish(script, instance(O, StorageType="io1", Iops=5000, AllocatedStorage=200), f"snapshot:{SNAP}")
+    res = run_module(mod, args(snapshot_identifier=SNAP))
+    assert not res.failed, res.result
+
+
+def test_restore_time_with_an_offset_is_converted_to_utc():
+    assert mod.iso(mod.parse_time("2026-11-22T11:30:00+02:00")) == "2026-11-22T09:30:00Z"
+    assert mod.iso(mod.parse_time("2026-11-22T09:30:00")) == "2026-11-22T09:30:00Z"
+    assert mod.iso(mod.parse_time("2026-11-22T09:30:00.123Z")) == "2026-11-22T09:30:00Z"
 
 
 def test_latest_restorable_time(script, clock, run_module):
