@@ -7,6 +7,7 @@ is restored from a snapshot and to a point in time; both instances are read back
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
@@ -93,7 +94,9 @@ def test_snapshot_restore_check_then_apply_then_rerun(moto, run_playbook):
     assert [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]] == [DB]
 
     moto.start_recording()
+    started = time.monotonic()
     stats, results = run_playbook([task])
+    print(f"\nansible-playbook with the restore task: {time.monotonic() - started:.1f} s wall")
     res = results[0]
     assert not res.get("failed") and res["changed"] is True, res
     actions = moto.recorded_actions()
@@ -118,7 +121,9 @@ def test_snapshot_restore_check_then_apply_then_rerun(moto, run_playbook):
     moto.start_recording()
     stats, results = run_playbook([task])
     assert results[0]["changed"] is False and not results[0].get("failed"), results
-    assert mutating(moto, moto.recorded_actions()) == []
+    actions = moto.recorded_actions()
+    print(f"rerun after completion: {len(actions)} API calls: {actions}")
+    assert mutating(moto, actions) == []
     assert any(s.startswith("resumed: names already swapped") for s in results[0]["steps"])
 
 
