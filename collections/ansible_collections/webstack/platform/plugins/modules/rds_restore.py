@@ -324,8 +324,10 @@ class Restore:
             return None
         return found[0] if found else None
 
-    def wait(self, ident, label, settled=False):
-        """Wait until `ident` exists and is available (and, with settled, has no pending modifications)."""
+    def wait(self, ident, label, settled=False, quiet=False):
+        """Wait until `ident` exists and is available (and, with settled, has no pending modifications).
+
+        A quiet wait records a step only when it had to wait."""
         timeout = self.p["wait_timeout"]
         start = _now()
         deadline = start + timeout
@@ -333,7 +335,8 @@ class Restore:
             inst = self.describe(ident)
             status = inst.get("DBInstanceStatus") if inst else "not found"
             if inst and status == "available" and not (settled and inst.get("PendingModifiedValues")):
-                self.step(f"waited for {ident}: available ({_now() - start:.1f} s)", change=False)
+                if not quiet or _now() > start:
+                    self.step(f"waited for {ident}: available ({_now() - start:.1f} s)", change=False)
                 return inst
             if _now() >= deadline:
                 pending = ""
@@ -549,9 +552,12 @@ class Restore:
         return inst
 
     def rename(self, old, new):
-        self.act(f"renamed {old} -> {new}", f"rename {old} -> {new}")
         if self.check:
+            self.act("", f"rename {old} -> {new}")
             return None
+        # AWS renames only an available instance (the original may be backing up or being modified).
+        self.wait(old, f"rename {old} -> {new}", quiet=True)
+        self.act(f"renamed {old} -> {new}", "")
         self.client.modify_db_instance(DBInstanceIdentifier=old, NewDBInstanceIdentifier=new, ApplyImmediately=True,
                                        aws_retry=True)
         return self.wait(new, f"rename {old} -> {new}")

@@ -95,7 +95,8 @@ class Script:
         self.add("describe_db_instance_automated_backups", {"DBInstanceAutomatedBackups": [item]},
                  {"DBInstanceIdentifier": O})
 
-    def rename(self, old, new, arrives_after=1):
+    def rename(self, old, new, arrives_after=1, old_state=None):
+        self.describe(old, old_state or instance(old))  # available before the rename
         self.add("modify_db_instance", {"DBInstance": instance(old, "renaming")},
                  {"DBInstanceIdentifier": old, "NewDBInstanceIdentifier": new, "ApplyImmediately": True})
         for _ in range(arrives_after):  # the new name is not visible while AWS renames
@@ -375,6 +376,23 @@ def test_verification_lists_every_difference(script, clock, run_module):
         f"restored instance {O} differs from the original (kept as {P}): db_subnet_group: original "
         "'webstack-prod-db', restored 'default'; port: original 5432, restored 5433")
     assert res.result["changed"] is True
+
+
+def test_rename_waits_for_a_busy_original(script, clock, run_module):
+    """The original is 'backing-up' when its turn to be renamed comes: waited for, then renamed."""
+    script.state(instance(O), instance(R), None)
+    script.describe(R, instance(R))
+    script.describe(O, instance(O, "backing-up"))
+    script.rename(O, P)
+    script.describe(P, instance(P))
+    script.rename(R, O)
+    script.describe(O, instance(O))
+    script.add("add_tags_to_resource", {}, None)
+    res = run_module(mod, args(snapshot_identifier=SNAP))
+    assert not res.failed, res.result
+    steps = res.result["steps"]
+    assert steps[steps.index(f"renamed {O} -> {P}") - 1] == f"waited for {O}: available (15.0 s)"
+    assert clock == [15, 15, 15]
 
 
 def test_resume_after_restore_started(script, clock, run_module):
