@@ -18,8 +18,9 @@ description:
     until a later cleanup; its deletion protection is left as it was.
   - "Steps, each reported in RV(steps): read the original's settings (DB subnet group, VPC
     security groups, parameter group, Multi-AZ, storage encryption and KMS key, deletion
-    protection, instance class, storage type, port, publicly accessible, copy tags to snapshot,
-    CloudWatch log exports, backup retention, tags); check the source; restore to
+    protection, instance class, storage type and size (IOPS for io1/io2), port, publicly accessible,
+    copy tags to snapshot, CloudWatch log exports, backup retention, IAM database authentication,
+    CA certificate, a custom option group, tags); check the source; restore to
     O(restored_identifier) passing all those settings (a point-in-time restore otherwise gets
     AWS's defaults, the VPC's default security group included); wait until it is available;
     apply with one C(ModifyDBInstance) what the restore call did not set (backup retention, or
@@ -98,7 +99,7 @@ notes:
     C(rds:DescribeDBInstanceAutomatedBackups), C(rds:RestoreDBInstanceFromDBSnapshot),
     C(rds:RestoreDBInstanceToPointInTime), C(rds:ModifyDBInstance), C(rds:RebootDBInstance),
     C(rds:AddTagsToResource), C(rds:ListTagsForResource); C(kms:CreateGrant) and
-    C(kms:DescribeKey) on the KMS key of an encrypted instance; C(iam:PassRole) is not needed."
+    C(kms:DescribeKey) on the KMS key of an encrypted instance."
   - The original's master user secret (C(ManageMasterUserPassword)) is not changed; a restored
     instance keeps the master password of its source.
 extends_documentation_fragment:
@@ -472,7 +473,7 @@ class Restore:
             request["Iops"] = original["iops"]
         tags = {k: v for k, v in original["tags"].items()
                 if not k.startswith("aws:") and k not in (REPLACED_AT, REPLACED_BY, RESTORED_FROM)}
-        tags.update(self.p["tags"] or {})
+        tags.update({str(k): str(v) for k, v in (self.p["tags"] or {}).items()})
         tags[RESTORED_FROM] = self.source
         request["Tags"] = ansible_dict_to_boto3_tag_list(tags)
         return {k: v for k, v in request.items() if v is not None}
