@@ -90,7 +90,14 @@ options:
     type: bool
     default: false
   image:
-    description: Container image (repository URI and tag) of every process.
+    description:
+      - Container image (repository URI and tag) of the processes whose service does not exist yet.
+      - The application version belongs to the deploy (M(webstack.platform.ecs_rollout)), not to provisioning. For a
+        service that exists, the image is the one of the task-definition revision the service runs now, whatever
+        I(image) says, so a re-provision after a deploy of 2.0.0 never puts the inventory's 1.0.0 back. The
+        desired definition is compared with the service's current revision first and then with the family's
+        latest ACTIVE revision, so a service a rollback put on an older revision stays on it; a provisioned
+        setting that differs (cpu, environment...) registers a new revision that keeps the running image.
     type: str
   user:
     description: User (uid or uid:gid) the containers run as; never root.
@@ -425,11 +432,11 @@ class EcsApp:
         return role["Arn"]
 
     # -- task definitions -------------------------------------------------------------------------------
-    def container(self, proc):
+    def container(self, proc, image=None):
         ro = self.p["readonly_root_filesystem"]
         definition = {
             "name": proc["name"],
-            "image": self.p["image"],
+            "image": image or self.p["image"],
             "essential": True,
             "user": self.p["user"],
             "readonlyRootFilesystem": ro,
@@ -448,7 +455,7 @@ class EcsApp:
             definition["command"] = [str(c) for c in proc["command"]]
         return definition
 
-    def task_definition(self, proc, execution_role_arn, task_role_arn):
+    def task_definition(self, proc, execution_role_arn, task_role_arn, image=None):
         return {
             "family": self.family(proc),
             "networkMode": "awsvpc",
@@ -459,7 +466,7 @@ class EcsApp:
             "taskRoleArn": task_role_arn,
             "runtimePlatform": {"cpuArchitecture": self.p["cpu_architecture"], "operatingSystemFamily": "LINUX"},
             "volumes": [{"name": "tmp"}] if self.p["readonly_root_filesystem"] else [],
-            "containerDefinitions": [self.container(proc)],
+            "containerDefinitions": [self.container(proc, image)],
         }
 
     def td_matches(self, current, desired):
@@ -483,18 +490,36 @@ class EcsApp:
                 return False
         return True
 
-    def ensure_task_definition(self, proc, execution_role_arn, task_role_arn):
-        desired = self.task_definition(proc, execution_role_arn, task_role_arn)
+    def describe_task_definition(self, ref):
         try:
-            current = self.ecs.describe_task_definition(aws_retry=True, taskDefinition=desired["family"])["taskDefinition"]
-            if current.get("status") != "ACTIVE":
-                current = None
+            return self.ecs.describe_task_definition(aws_retry=True, taskDefinition=ref)["taskDefinition"]
         except is_boto3_error_code(("ClientException", "InvalidParameterException")):
+            return None
+
+    def ensure_task_definition(self, proc, execution_role_arn, task_role_arn, service=None):
+        """ARN of the revision the service should run; registers one when none matches.
+
+        The application version belongs to deploy.yml: for an existing service the image is the one of the
+        revision the service runs now (I(image) only seeds new services), and that revision is compared first,
+        so provisioning never changes the version and a service a rollback put on an older revision stays
+        there unless a provisioned setting really differs."""
+        running = self.describe_task_definition(service["taskDefinition"]) if service and service.get("taskDefinition") else None
+        image = None
+        if running is not None:
+            containers = running.get("containerDefinitions") or []
+            mine = [c for c in containers if c.get("name") == proc["name"]] or containers[:1]
+            image = mine[0].get("image") if mine else None
+        desired = self.task_definition(proc, execution_role_arn, task_role_arn, image)
+        if running is not None and running.get("family") == desired["family"] and self.td_matches(running, desired):
+            return running["taskDefinitionArn"]
+        current = self.describe_task_definition(desired["family"])
+        if current is not None and current.get("status") != "ACTIVE":
             current = None
         if current is not None and self.td_matches(current, desired):
             return current["taskDefinitionArn"]
         revision = current.get("revision") if current else None
-        self.change(f"register task definition {desired['family']} (" + (f"differs from revision {revision}" if revision else "new") + ")")
+        self.change(f"register task definition {desired['family']} (" + (f"differs from revision {revision}" if revision else "new")
+                    + (f", keeping the running image {image}" if image and image != self.p["image"] else "") + ")")
         if self.check:
             return f"{desired['family']}:pending"
         kwargs = dict(desired)
@@ -658,7 +683,7 @@ class EcsApp:
         current = self.current_services(cluster_known=True) if cluster_arn else {}
         services = {}
         for proc in self.p["processes"]:
-            td_arn = self.ensure_task_definition(proc, execution_role_arn, task_role_arn)
+            td_arn = self.ensure_task_definition(proc, execution_role_arn, task_role_arn, current.get(proc["name"]))
             service_arn = self.ensure_service(proc, current.get(proc["name"]), td_arn)
             services[proc["name"]] = {"service_name": proc["name"], "service_arn": service_arn, "task_definition_arn": td_arn,
                                       "log_group": self.log_group(proc), "resource_id": self.resource_id(proc)}

@@ -234,3 +234,50 @@ def test_missing_service_fails_before_any_change(moto, stack, run_playbook):
     assert results[0]["msg"] == f"service(s) not found in cluster {CLUSTER}: nope (MISSING)"
     assert _writes(moto.recorded_actions()) == []
     assert os.environ.get("MOTO_ECS_SERVICE_RUNNING") == "2"
+
+
+def test_provisioning_after_a_deploy_keeps_the_deployed_version(moto, stack, run_playbook):
+    """ecs_app (provisioning) with the inventory's 1.0.0 after ecs_rollout deployed 2.0.0: no change, and a
+    provisioned setting that changes registers a revision that keeps 2.0.0. After a rollback to the 1.0.0
+    revision, provisioning leaves the service there."""
+    ecs, repo = stack["ecs"], stack["repo"]
+    app_args = {"name": "h1-app", "cluster_name": "h1-app", "execution_role_name": "h1-app-exec", "task_role_name": "h1-app-task",
+                "log_group_prefix": "/ecs/h1-app/", "image": f"{repo}:1.0.0", "subnets": [stack["subnet"]],
+                "security_groups": [stack["sg"]], "environment": {"APP_ENV": "it"},
+                "processes": [{"name": "web", "cpu": 256, "memory": 512, "port": 8000, "min_tasks": 2, "max_tasks": 4,
+                               "cpu_target": 70}]}
+
+    def provision(**over):
+        return {"name": "provision", "webstack.platform.ecs_app": dict(app_args, **over)}
+
+    def web_td():
+        return ecs.describe_services(cluster="h1-app", services=["web"])["services"][0]["taskDefinition"]
+
+    def image_of(arn):
+        return ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"][0]["image"]
+
+    stats, results = run_playbook([provision()])
+    assert stats["failures"] == 0 and stats["changed"] == 1, results
+    rev1 = web_td()
+    assert image_of(rev1) == f"{repo}:1.0.0"
+    stats, results = run_playbook([{"name": "deploy", "webstack.platform.ecs_rollout": {
+        "cluster": "h1-app", "services": [{"name": "web", "image": f"{repo}:2.0.0"}], "poll_interval": 1, "wait_timeout": 30}}])
+    assert stats["failures"] == 0 and stats["changed"] == 1, results
+    rev2 = web_td()
+    assert rev2.endswith("h1-app-web:2") and image_of(rev2) == f"{repo}:2.0.0"
+
+    stats, results = run_playbook([provision()])
+    assert stats["failures"] == 0 and stats["changed"] == 0, results
+    assert web_td() == rev2
+
+    stats, results = run_playbook([provision(environment={"APP_ENV": "it", "APP_FLAG": "on"})])
+    assert stats["failures"] == 0 and stats["changed"] == 1, results
+    rev3 = web_td()
+    assert rev3.endswith("h1-app-web:3") and image_of(rev3) == f"{repo}:2.0.0"
+
+    stats, results = run_playbook([{"name": "rollback", "webstack.platform.ecs_rollout": {
+        "cluster": "h1-app", "services": [{"name": "web", "task_definition": rev2}], "poll_interval": 1, "wait_timeout": 30}}])
+    assert stats["failures"] == 0 and stats["changed"] == 1, results
+    stats, results = run_playbook([provision()])
+    assert stats["failures"] == 0 and stats["changed"] == 0, results
+    assert web_td() == rev2
