@@ -1,0 +1,246 @@
+"""Release lifecycle on the aws platform (role ecs_release): deploy.yml, rollback.yml, migrate.yml on a provisioned
+sandbox (moto server, services reporting running tasks) with the SQL parts against a real PostgreSQL container
+(tests/aws/pgcontainer.py) through `-e webstack_aws_db_address=127.0.0.1:<port>`.
+
+One provision per module; the tests run in file order and each builds on the emulator state the previous left:
+  deploy 2.0.0 -> re-deploy (no-op) -> --check deploy 1.0.0 -> rollback (to the baseline 1.0.0) -> bad input
+  (rollback_to unknown, app_version unknown, restore without confirmation) -> smoke failure of a deploy of
+  2.0.0 (services back on 1.0.0) -> migrate.yml through an ECS task.
+Every assertion reads the result back with boto3 (ECS, ECR, RDS, S3) or psycopg2, never from Ansible's output
+alone. The application images are manifests put into the sandbox's ECR repository with PutImage.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from awsharness import free_port, mutating
+from pgcontainer import PgContainer
+
+pytestmark = pytest.mark.aws
+
+NAME = "webstack-sandbox"
+SERVICES = ("web", "api", "worker")
+REPOSITORY = f"{NAME}/app"
+BUCKET = f"{NAME}-backups-logs"
+LEDGER_KEY = f"ledger/{NAME}.json"
+DB_INSTANCE = f"{NAME}-postgres"
+MIGRATIONS = ["0001_create_items.sql", "0002_add_items_category.sql"]
+
+
+def _manifest(version: str) -> str:
+    digest = "sha256:" + hashlib.sha256(f"webstack-app-{version}".encode()).hexdigest()
+    layer = "sha256:" + hashlib.sha256(f"layer-{version}".encode()).hexdigest()
+    return json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1024, "digest": digest},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 4096, "digest": layer}],
+    })
+
+
+def allow_plain_http_to_the_bucket(s3) -> None:
+    """Emulator limitation: moto 5.2.5 applies a bucket-policy Deny whose Condition it cannot evaluate
+    (`aws:SecureTransport`, statement DenyInsecureTransport of role aws_storage) unconditionally to every object
+    GET/PUT/HEAD, and the emulator speaks plain HTTP anyway. Real S3 lets the modules' HTTPS requests through.
+    Only that statement is removed; the rest of the policy stays."""
+    policy = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])
+    kept = [st for st in policy["Statement"] if "aws:SecureTransport" not in json.dumps(st.get("Condition", {}))]
+    assert len(kept) == len(policy["Statement"]) - 1, policy
+    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({**policy, "Statement": kept}))
+
+
+@pytest.fixture(scope="module")
+def env(provisioned, moto_server):
+    """The provisioned sandbox with images 1.0.0 and 2.0.0 in ECR and a PostgreSQL container."""
+    allow_plain_http_to_the_bucket(moto_server.client("s3"))
+    ecr = moto_server.client("ecr")
+    for version in ("1.0.0", "2.0.0"):
+        ecr.put_image(repositoryName=REPOSITORY, imageManifest=_manifest(version), imageTag=version)
+    pg = PgContainer().start()
+    try:
+        yield {"pg": pg, "db_vars": {"webstack_aws_db_address": pg.address}}
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="module")
+def ecs(moto_server):
+    return moto_server.client("ecs")
+
+
+@pytest.fixture(scope="module")
+def s3(moto_server):
+    return moto_server.client("s3")
+
+
+def services_state(ecs) -> dict:
+    """service -> {arn, image} of the revision each service is on (read back from ECS)."""
+    found = ecs.describe_services(cluster=NAME, services=list(SERVICES))["services"]
+    out = {}
+    for svc in found:
+        arn = svc["taskDefinition"]
+        td = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        container = next(c for c in td["containerDefinitions"] if c["name"] == svc["serviceName"])
+        out[svc["serviceName"]] = {"arn": arn, "image": container["image"]}
+    return out
+
+
+def ledger(s3) -> dict:
+    return json.loads(s3.get_object(Bucket=BUCKET, Key=LEDGER_KEY)["Body"].read())
+
+
+def run(ansible, moto_server, playbook, *, record=False, **kw):
+    if record:
+        moto_server.recorder_start()
+    result = ansible(playbook, **kw)
+    if record:
+        result.calls = moto_server.recorder_stop()
+    return result
+
+
+def failure_text(result) -> str:
+    return " ".join(msg for _name, msg in result.failed_tasks())
+
+
+# --- deploy ----------------------------------------------------------------------------------------------
+def test_deploy_records_baseline_migrates_after_snapshot_and_switches_every_service(env, ansible, moto_server, ecs, s3):
+    before = services_state(ecs)
+    assert {s["image"].rsplit(":", 1)[1] for s in before.values()} == {"1.0.0"}, before
+
+    result = run(ansible, moto_server, "playbooks/deploy.yml", extra_vars={"app_version": "2.0.0", **env["db_vars"]})
+    assert result.rc == 0, result.summary()
+
+    after = services_state(ecs)
+    for name in SERVICES:
+        assert after[name]["arn"] != before[name]["arn"], name
+        assert after[name]["image"] == before[name]["image"].rsplit(":", 1)[0] + ":2.0.0", after[name]
+        assert after[name]["image"].endswith(f".amazonaws.com/{REPOSITORY}:2.0.0")
+
+    doc = ledger(s3)
+    releases = doc["releases"]
+    assert [r["action"] for r in releases] == ["baseline", "deploy"], releases
+    baseline, current = releases
+    assert doc["current"] == "2.0.0"
+    assert baseline["version"] == "1.0.0"
+    assert baseline["revisions"] == {n: before[n]["arn"] for n in SERVICES}
+    assert current["version"] == "2.0.0"
+    assert current["image"] == after["web"]["image"]
+    assert current["revisions"] == {n: after[n]["arn"] for n in SERVICES}
+    assert current["previous"] == "1.0.0"
+    assert current["migrations_applied"] == MIGRATIONS
+    assert current["deployed_by"] and current["deployed_at"].endswith("Z")
+    head = s3.head_object(Bucket=BUCKET, Key=LEDGER_KEY)
+    assert head["ServerSideEncryption"] in ("AES256", "aws:kms")
+
+    # the migrations really ran, in the real database, with the migrations role's bookkeeping
+    rows = env["pg"].query("SELECT version, checksum FROM public.schema_migrations ORDER BY version")
+    assert [r[0] for r in rows] == MIGRATIONS
+    assert env["pg"].query("SELECT to_regclass('public.items') IS NOT NULL")[0][0] is True
+
+    # ... after a snapshot that exists and is available
+    snapshot_id = current["snapshot_id"]
+    assert snapshot_id.startswith(f"{DB_INSTANCE}-premigrate-2-0-0-"), snapshot_id
+    snaps = moto_server.client("rds").describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"]
+    assert len(snaps) == 1 and snaps[0]["Status"] == "available"
+    assert snaps[0]["DBInstanceIdentifier"] == DB_INSTANCE
+    assert snaps[0]["SnapshotType"] == "manual"
+
+
+def test_redeploy_of_the_live_version_changes_nothing(env, ansible, moto_server, ecs, s3):
+    before, doc_before = services_state(ecs), ledger(s3)
+    result = run(ansible, moto_server, "playbooks/deploy.yml", record=True,
+                 extra_vars={"app_version": "2.0.0", **env["db_vars"]})
+    assert result.rc == 0, result.summary()
+    assert result.changed == 0, result.summary()
+    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
+    assert "already live" in result.stdout
+    assert services_state(ecs) == before
+    assert ledger(s3) == doc_before
+
+
+def test_check_mode_deploy_reports_the_plan_and_changes_nothing(env, ansible, moto_server, ecs, s3):
+    before, doc_before = services_state(ecs), ledger(s3)
+    result = run(ansible, moto_server, "playbooks/deploy.yml", record=True, check=True, diff=True,
+                 extra_vars={"app_version": "1.0.0", **env["db_vars"]})
+    assert result.rc == 0, result.summary()
+    assert result.changed > 0, "check mode must report that the deploy would change the services"
+    report = result.result_of("Report what check mode would do")["msg"]
+    assert "would deploy 1.0.0" in report and all(f"{n} -> new revision" in report for n in SERVICES), report
+    assert "pending none" in report, report
+    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
+    assert services_state(ecs) == before
+    assert ledger(s3) == doc_before
+
+
+# --- rollback --------------------------------------------------------------------------------------------
+def test_rollback_puts_every_service_on_the_recorded_revisions_of_the_previous_release(env, ansible, moto_server, ecs,
+                                                                                       s3):
+    doc_before = ledger(s3)
+    baseline = doc_before["releases"][0]
+    result = run(ansible, moto_server, "playbooks/rollback.yml", extra_vars=env["db_vars"])
+    assert result.rc == 0, result.summary()
+
+    after = services_state(ecs)
+    assert {n: after[n]["arn"] for n in SERVICES} == baseline["revisions"]
+    assert {s["image"].rsplit(":", 1)[1] for s in after.values()} == {"1.0.0"}
+
+    doc = ledger(s3)
+    assert len(doc["releases"]) == len(doc_before["releases"]) + 1
+    entry = doc["releases"][-1]
+    assert (entry["action"], entry["version"], entry["previous"]) == ("rollback", "1.0.0", "2.0.0")
+    assert entry["revisions"] == baseline["revisions"]
+    assert doc["current"] == "1.0.0"
+    # no migration ran backwards: the schema stays
+    assert [r[0] for r in env["pg"].query("SELECT version FROM public.schema_migrations ORDER BY 1")] == MIGRATIONS
+
+
+# --- bad input: fails before any change, naming the variable -------------------------------------------------
+def test_rollback_to_a_version_not_in_the_ledger_fails_before_any_change(env, ansible, moto_server, ecs, s3):
+    before, doc_before = services_state(ecs), ledger(s3)
+    result = run(ansible, moto_server, "playbooks/rollback.yml", record=True, extra_vars={"rollback_to": "9.9.9"})
+    assert result.rc != 0
+    text = failure_text(result)
+    assert "rollback_to 9.9.9" in text and "1.0.0, 2.0.0" in text, result.summary()
+    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
+    assert services_state(ecs) == before and ledger(s3) == doc_before
+
+
+def test_deploy_of_an_unknown_version_fails_before_any_change(env, ansible, moto_server, ecs, s3):
+    before, doc_before = services_state(ecs), ledger(s3)
+    result = run(ansible, moto_server, "playbooks/deploy.yml", record=True,
+                 extra_vars={"app_version": "9.9.9", **env["db_vars"]})
+    assert result.rc != 0
+    text = failure_text(result)
+    assert "app_version 9.9.9" in text and "does not exist" in text, result.summary()
+    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
+    assert services_state(ecs) == before and ledger(s3) == doc_before
+
+
+def test_rollback_with_restore_database_needs_the_confirmation(env, ansible, moto_server, ecs, s3):
+    before, doc_before = services_state(ecs), ledger(s3)
+    result = run(ansible, moto_server, "playbooks/rollback.yml", record=True,
+                 extra_vars={"restore_database": True, "rollback_to": "2.0.0"})
+    assert result.rc != 0
+    assert "confirm_restore" in failure_text(result), result.summary()
+    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
+    assert services_state(ecs) == before and ledger(s3) == doc_before
+
+
+# --- a failed smoke test puts every service back ---------------------------------------------------------------
+def test_smoke_failure_puts_every_service_back_on_its_previous_revision(env, ansible, moto_server, ecs, s3):
+    before, doc_before = services_state(ecs), ledger(s3)
+    closed = free_port()  # nothing listens there
+    result = run(ansible, moto_server, "playbooks/deploy.yml",
+                 extra_vars={"app_version": "2.0.0", "ecs_release_smoke_base_url": f"http://127.0.0.1:{closed}",
+                             **env["db_vars"]})
+    assert result.rc != 0
+    text = failure_text(result)
+    assert "deploy of 2.0.0 failed" in text and "smoke test of http://127.0.0.1" in text, result.summary()
+    assert "back on its previous revision" in text, text
+    # the rollout had switched them (the put-back task changed them) ...
+    assert result.result_of("Put every service back on its previous revision")["changed"] is True
+    # ... and every service is on its previous revision again; the ledger is untouched
+    assert {n: s["arn"] for n, s in services_state(ecs).items()} == {n: s["arn"] for n, s in before.items()}
+    assert ledger(s3) == doc_before
