@@ -567,11 +567,16 @@ class Rollout:
                 for name in pending:
                     service = last.get(name, {})
                     dep = next((d for d in service.get("deployments") or [] if d.get("id") == targets[name]["deployment"]), None)
-                    state = (dep or {}).get("rolloutState") or "no rolloutState"
+                    if dep is not None:
+                        progress = (f"{dep.get('rolloutState') or 'no rolloutState'}, {dep.get('runningCount', 0)} of "
+                                    f"{dep.get('desiredCount', 0)} tasks of {td_key(dep.get('taskDefinition'))} running")
+                    else:
+                        progress = (f"service on {td_key(service.get('taskDefinition'))}, {service.get('runningCount', 0)} of "
+                                    f"{service.get('desiredCount', 0)} tasks running")
                     events = self.new_events(name, service)
                     outcome[name] = {"rollout_state": "TIMEOUT", "reason": (
-                        f"not COMPLETED within {self.p['wait_timeout']}s ({state}, {service.get('runningCount', 0)} of "
-                        f"{service.get('desiredCount', 0)} tasks running)" + (f"; events: {' | '.join(events[:3])}" if events else ""))}
+                        f"not COMPLETED within {self.p['wait_timeout']}s ({progress})"
+                        + (f"; events: {' | '.join(events[:3])}" if events else ""))}
                 break
             time.sleep(max(0.0, min(self.p["poll_interval"], remaining)))
         for name, service in last.items():
@@ -664,7 +669,7 @@ class Rollout:
         if self.p["register_only"]:
             self.changes = [c for c in self.changes if c.startswith("register")]
             for name in changing:
-                if self.plans[name]["action"] == "register":
+                if self.plans[name]["action"] in ("register", "reuse"):
                     self.plans[name]["rollout_state"] = "REGISTERED"
             self.module.exit_json(**self.result())
         targets, failure = {}, None

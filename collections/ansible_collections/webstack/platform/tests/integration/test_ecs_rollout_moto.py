@@ -218,7 +218,8 @@ def test_timeout_rolls_every_changed_service_back(moto, stack, run_playbook):
                                             wait_timeout=3)])
     assert stats["failures"] == 1, results
     result = results[0]
-    assert result["msg"].startswith("service slow: rollout TIMEOUT (not COMPLETED within 3s"), result["msg"]
+    assert result["msg"].startswith(
+        "service slow: rollout TIMEOUT (not COMPLETED within 3s (service on h1-it-slow:2, 2 of 3 tasks running)); "), result["msg"]
     assert "ROLLBACK FAILED: service slow back to h1-it-slow:1: TIMEOUT" in result["msg"], result["msg"]
     assert "(rolled back: web)" in result["msg"], result["msg"]
     assert result["rolled_back"] is True

@@ -444,7 +444,7 @@ def test_timeout_rolls_back_and_says_so(aws_stub, run_module, clock):
     res = run_module(ecs_rollout, args([{"name": "web", "image": "r.example/app:2"}], wait_timeout=30))
     assert res.failed
     assert res.result["msg"] == (
-        "service web: rollout TIMEOUT (not COMPLETED within 30s (IN_PROGRESS, 3 of 2 tasks running); events: (service web) is "
+        "service web: rollout TIMEOUT (not COMPLETED within 30s (IN_PROGRESS, 1 of 2 tasks of webstack-t-web:4 running); events: (service web) is "
         "unable to consistently start tasks successfully.); rolled back web to their previous revisions (COMPLETED)")
     assert res.result["services"]["web"]["rollout_state"] == "TIMEOUT"
     assert clock.sleeps == [10, 10, 10]
