@@ -22,9 +22,13 @@ import pytest
 import yaml
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), *([os.pardir] * 6)))
+# Action-name prefixes of the calls that change state (the same list as tests/aws/awsharness.py).
 MUTATING_PREFIXES = ("Create", "Delete", "Modify", "Put", "Add", "Remove", "Increase", "Decrease", "Update",
                      "Attach", "Detach", "Tag", "Untag", "Reset", "Associate", "Disassociate", "Authorize",
-                     "Revoke")
+                     "Revoke", "Register", "Deregister", "Restore", "Reboot", "Copy", "Start", "Stop", "Run",
+                     "Allocate", "Release", "Set", "Enable", "Disable", "Import", "Replace", "Apply", "Change",
+                     "Subscribe", "Unsubscribe", "Publish", "Rotate", "Upload", "Failover", "Batch", "Accept",
+                     "Reject", "Cancel", "Purge", "Promote")
 
 
 def _free_port():
