@@ -58,13 +58,30 @@ options:
     required: true
   services:
     description:
-      - The services to deploy. Each item has C(name) (required) and at most one of C(image) or
-        C(task_definition); optional C(container) (the container whose image changes, default the service
-        name) and C(environment) (dict of environment values to set or replace in that container; not with
-        C(task_definition)).
+      - The services to deploy, each with at most one of I(image) or I(task_definition) (neither keeps the current
+        image).
     type: list
     elements: dict
     required: true
+    suboptions:
+      name:
+        description: Name of the service.
+        type: str
+        required: true
+      image:
+        description: Image (repository URI and tag or digest) the container I(container) gets in a new revision.
+        type: str
+      task_definition:
+        description: Revision (C(family:revision) or ARN) to point the service at; must be ACTIVE.
+        type: str
+      container:
+        description: Container whose image (and environment) changes; default the service name.
+        type: str
+      environment:
+        description:
+          - Environment values to set or replace in that container (plain values only, never secrets); not with
+            I(task_definition).
+        type: dict
   force_new_deployment:
     description: Start a new deployment (new tasks) even for services whose revision does not change.
     type: bool
@@ -333,15 +350,10 @@ class Rollout:
                 self.module.fail_json(msg="services: every item needs a name")
             if name in names:
                 self.module.fail_json(msg=f"services: {name} is listed twice")
-            unknown = set(item) - {"name", "image", "task_definition", "container", "environment"}
-            if unknown:
-                self.module.fail_json(msg=f"services: {name} has unknown key(s) {', '.join(sorted(unknown))}")
             if item.get("image") and item.get("task_definition"):
                 self.module.fail_json(msg=f"services: {name} gives both image and task_definition; give one")
             if item.get("task_definition") and item.get("environment"):
                 self.module.fail_json(msg=f"services: {name}: environment cannot be combined with task_definition")
-            if item.get("environment") is not None and not isinstance(item.get("environment"), dict):
-                self.module.fail_json(msg=f"services: {name}: environment must be a dict")
             names.append(name)
         found, failures = self.describe_services(names)
         missing = [n for n in names if n not in found or found[n].get("status") != "ACTIVE"]
@@ -709,9 +721,12 @@ class Rollout:
                 msg += f"; rolled back {', '.join(self.updated)} to their previous revisions (COMPLETED)"
             else:
                 ok = [n for n in self.updated if n not in bad]
-                msg += "; ROLLBACK FAILED: " + "; ".join(
-                    f"service {n} back to {td_key(self.rollback.get(n, {}).get('task_definition') or self.plans[n]['previous_task_definition'])}: "
-                    f"{self.rollback.get(n, {}).get('rollout_state', 'FAILED')} ({self.rollback.get(n, {}).get('reason', '')})" for n in bad)
+                lines = []
+                for n in bad:
+                    back = self.rollback.get(n, {})
+                    target = td_key(back.get("task_definition") or self.plans[n]["previous_task_definition"])
+                    lines.append(f"service {n} back to {target}: {back.get('rollout_state', 'FAILED')} ({back.get('reason', '')})")
+                msg += "; ROLLBACK FAILED: " + "; ".join(lines)
                 if ok:
                     msg += f" (rolled back: {', '.join(ok)})"
         self.fail(msg)
@@ -720,7 +735,13 @@ class Rollout:
 def main():
     argument_spec = dict(
         cluster=dict(type="str", required=True),
-        services=dict(type="list", elements="dict", required=True),
+        services=dict(type="list", elements="dict", required=True, options=dict(
+            name=dict(type="str", required=True),
+            image=dict(type="str"),
+            task_definition=dict(type="str"),
+            container=dict(type="str"),
+            environment=dict(type="dict"),
+        )),
         force_new_deployment=dict(type="bool", default=False),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600),

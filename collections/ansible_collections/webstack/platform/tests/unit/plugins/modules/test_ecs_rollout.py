@@ -175,7 +175,7 @@ def test_deploy_waits_for_completed_with_few_calls(aws_stub, run_module, clock):
     image = f"{REPO}:2.0.0"
     web3, api3 = plan_two(ecs, ecr)
     new = register_and_update_two(ecs, web3, api3, image)
-    (web4, web_dep, web_prev), (api4, api_dep, _api_prev) = new["web"], new["api"]
+    (web4, web_dep, web_prev), (api4, api_dep, _) = new["web"], new["api"]
     # round 1: web still in progress (old deployment draining), api done; round 2: web done
     describe_services(ecs, service("web", web4["taskDefinitionArn"], [dict(web_dep, runningCount=1), web_prev], running=3),
                       service("api", api4["taskDefinitionArn"], [done(api_dep, runningCount=2)]))
@@ -375,7 +375,7 @@ def test_circuit_breaker_failure_rolls_every_changed_service_back(aws_stub, run_
     image = f"{REPO}:2.0.0"
     web3, api3 = plan_two(ecs, ecr)
     new = register_and_update_two(ecs, web3, api3, image)
-    (web4, web_dep, _), (api4, api_dep, _) = new["web"], new["api"]
+    (_, web_dep, _), (api4, api_dep, _) = new["web"], new["api"]
     # web: the circuit breaker marks the deployment FAILED and starts a PRIMARY on revision 3; api completed
     rollback_dep = deployment("ecs-svc/web-2", web3["taskDefinitionArn"], state="IN_PROGRESS", running=1)
     failed_web = service("web", web3["taskDefinitionArn"],
@@ -579,3 +579,9 @@ def test_helpers():
     match = ecs_rollout.ECR_IMAGE.match(f"{REPO}@sha256:" + "b" * 64)
     assert match.group("repo") == "webstack-t/app" and match.group("digest")
     assert ecs_rollout.ECR_IMAGE.match("docker.io/library/nginx:1") is None
+
+
+def test_misspelt_service_key_is_refused_before_any_call(aws_stub, run_module, clock):
+    aws_stub("ecs")  # nothing queued
+    res = run_module(ecs_rollout, args([{"name": "web", "imag": "x:1"}]))
+    assert res.failed and "imag" in res.result["msg"], res.result
