@@ -9,6 +9,7 @@ keeps 2, ledger-referenced and foreign snapshots spared; the second one with pg_
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import subprocess
@@ -115,8 +116,8 @@ def tags_of(rds, arn) -> dict:
     return {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=arn)["TagList"]}
 
 
-def backup(ansible, **extra):
-    return ansible("playbooks/backup.yml", extra_vars={"rds_backup_keep_snapshots": KEEP,
+def backup(ansible, check=False, **extra):
+    return ansible("playbooks/backup.yml", check=check, extra_vars={"rds_backup_keep_snapshots": KEEP,
                                                        "rds_backup_redis_keep_snapshots": KEEP, **extra})
 
 
@@ -156,6 +157,23 @@ def container_env(ecs, task_definition: str, container: str) -> dict:
     td = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
     definition = next(c for c in td["containerDefinitions"] if c["name"] == container)
     return {e["name"]: e["value"] for e in definition.get("environment", [])}
+
+
+def assert_same_settings(new: dict, original: dict) -> None:
+    """Every security setting of the original (a point-in-time restore would otherwise get AWS's defaults)."""
+    assert new["DBInstanceStatus"] == "available"
+    assert new["DBSubnetGroup"]["DBSubnetGroupName"] == original["DBSubnetGroup"]["DBSubnetGroupName"]
+    assert sorted(g["VpcSecurityGroupId"] for g in new["VpcSecurityGroups"]) == \
+        sorted(g["VpcSecurityGroupId"] for g in original["VpcSecurityGroups"])
+    assert [g["DBParameterGroupName"] for g in new["DBParameterGroups"]] == \
+        [g["DBParameterGroupName"] for g in original["DBParameterGroups"]] == [f"{NAME}-postgres15"]
+    assert new["MultiAZ"] is original["MultiAZ"] is True
+    assert new["StorageEncrypted"] is True and new.get("KmsKeyId") == original.get("KmsKeyId")
+    assert new["DeletionProtection"] is original["DeletionProtection"] is True
+    assert new["PubliclyAccessible"] is False
+    assert new["BackupRetentionPeriod"] == original["BackupRetentionPeriod"]
+    assert new.get("EnabledCloudwatchLogsExports") == original.get("EnabledCloudwatchLogsExports")
+    assert new["Endpoint"]["Address"] == original["Endpoint"]["Address"]
 
 
 # --- backup ------------------------------------------------------------------------------------------------
@@ -227,18 +245,43 @@ def test_retention_keeps_the_newest_and_spares_ledger_and_foreign_snapshots(ansi
     state["restore_from"] = latest[0]
 
 
-# --- restore: refusals ---------------------------------------------------------------------------------------
-def test_restore_without_confirmation_fails_naming_it_before_any_change(ansible, moto_server, rds, state):
+def test_backup_check_mode_changes_nothing(ansible, moto_server, rds, elasticache, s3, pg, state):
+    snapshots, redis = sorted(backup_snapshots(rds)), redis_backups(elasticache)
     moto_server.recorder_start()
-    result = ansible("playbooks/restore.yml", extra_vars={"restore_snapshot": state["restore_from"]})
+    result = backup(ansible, check=True, rds_backup_pg_dump=True, webstack_aws_db_address=pg.address)
+    calls = moto_server.recorder_stop()
+    assert result.rc == 0, result.summary()
+    assert mutating(calls) == [], [str(c) for c in mutating(calls)]
+    assert sorted(backup_snapshots(rds)) == snapshots and redis_backups(elasticache) == redis
+    assert any("would take RDS snapshot" in str(res.get("msg", "")) for _n, _h, res in result.tasks()), result.summary()
+
+
+# --- restore: refusals ---------------------------------------------------------------------------------------
+PREFLIGHT_REFUSALS = {
+    "no confirmation": ({"restore_snapshot": "{latest}"}, ["confirm_restore", f"-e confirm_restore={NAME}"]),
+    "another stack's name": ({"restore_snapshot": "{latest}", "confirm_restore": "webstack-prod"},
+                             ["confirm_restore", "'webstack-prod' is not the stack name"]),
+    "snapshot and time": ({"confirm_restore": NAME, "restore_snapshot": "{latest}", "restore_time": "2026-01-01T00:00:00Z"},
+                          ["restore_snapshot", "restore_time", "at most one"]),
+    "malformed time": ({"confirm_restore": NAME, "restore_time": "yesterday"}, ["restore_time", "ISO 8601"]),
+}
+
+
+@pytest.mark.parametrize("case", list(PREFLIGHT_REFUSALS))
+def test_restore_refused_in_preflight_naming_the_variable_without_api_calls(case, ansible, moto_server, rds, state):
+    extra, expected = PREFLIGHT_REFUSALS[case]
+    extra = {k: v.replace("{latest}", state["restore_from"]) for k, v in extra.items()}
+    moto_server.recorder_start()
+    result = ansible("playbooks/restore.yml", extra_vars=extra)
     calls = moto_server.recorder_stop()
     assert result.rc != 0, result.summary()
-    messages = " ".join(m for _t, m in result.failed_tasks())
-    assert "confirm_restore" in messages and NAME in messages, result.summary()
-    assert mutating(calls) == [], [str(c) for c in mutating(calls)]
-    wrong = ansible("playbooks/restore.yml",
-                    extra_vars={"restore_snapshot": state["restore_from"], "confirm_restore": "webstack-prod"})
-    assert wrong.rc != 0 and "confirm_restore" in " ".join(m for _t, m in wrong.failed_tasks()), wrong.summary()
+    failed = result.failed_tasks()
+    assert len(failed) == 1, result.summary()
+    assert all(word in failed[0][1] for word in expected), failed
+    failing_plays = [play["play"]["name"] for play in result.data["plays"]
+                     for task in play["tasks"] for res in task["hosts"].values() if res.get("failed")]
+    assert failing_plays == ["Preflight"], failing_plays
+    assert [str(c) for c in calls] == [], "preflight must refuse before any API call"
     assert [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]] == [INSTANCE]
 
 
@@ -293,19 +336,7 @@ def test_restore_from_a_backup_keeps_every_setting_and_rolls_the_services(ansibl
     assert new["InstanceCreateTime"] > original["InstanceCreateTime"]
     assert old["InstanceCreateTime"] == original["InstanceCreateTime"]
     assert state["restore_from"] in tags_of(rds, new["DBInstanceArn"]).get("webstack:restored-from", "")
-    assert new["DBInstanceStatus"] == "available"
-    assert new["Endpoint"]["Address"] == endpoint
-    # every security setting of the original
-    assert new["DBSubnetGroup"]["DBSubnetGroupName"] == original["DBSubnetGroup"]["DBSubnetGroupName"]
-    assert sorted(g["VpcSecurityGroupId"] for g in new["VpcSecurityGroups"]) == \
-        sorted(g["VpcSecurityGroupId"] for g in original["VpcSecurityGroups"])
-    assert [g["DBParameterGroupName"] for g in new["DBParameterGroups"]] == \
-        [g["DBParameterGroupName"] for g in original["DBParameterGroups"]] == [f"{NAME}-postgres15"]
-    assert new["MultiAZ"] is True
-    assert new["StorageEncrypted"] is True and new.get("KmsKeyId") == original.get("KmsKeyId")
-    assert new["DeletionProtection"] is True
-    assert new["PubliclyAccessible"] is False
-    assert new["BackupRetentionPeriod"] == original["BackupRetentionPeriod"]
+    assert_same_settings(new, original)
     # the old instance: kept, renamed, tagged, still protected
     old_tags = tags_of(rds, old["DBInstanceArn"])
     assert "webstack:replaced-at" in old_tags, old_tags
@@ -327,6 +358,23 @@ def test_restore_from_a_backup_keeps_every_setting_and_rolls_the_services(ansibl
     assert [r["family"] for r in registered] == [f"{NAME}-web"], registered
     # the report names the old instance and says it is kept
     assert replaced[0] in result.stdout and "until a later cleanup" in result.stdout
+
+
+def test_point_in_time_restore_keeps_every_setting_too(ansible, rds, state):
+    original = rds.describe_db_instances(DBInstanceIdentifier=INSTANCE)["DBInstances"][0]
+    point = (original["LatestRestorableTime"] - dt.timedelta(seconds=30)).astimezone(dt.timezone.utc)
+    point = max(point, original["InstanceCreateTime"].astimezone(dt.timezone.utc))
+    restore_time = point.strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = ansible("playbooks/restore.yml", extra_vars={"confirm_restore": NAME, "restore_time": restore_time})
+    assert result.rc == 0, result.summary()
+    instances = {i["DBInstanceIdentifier"]: i for i in rds.describe_db_instances()["DBInstances"]}
+    replaced = sorted(i for i in instances if i.startswith(f"{INSTANCE}-replaced-"))
+    assert len(replaced) == 2 and len(instances) == 3, sorted(instances)
+    new = instances[INSTANCE]
+    assert new["InstanceCreateTime"] > original["InstanceCreateTime"]
+    assert_same_settings(new, original)
+    assert restore_time in tags_of(rds, new["DBInstanceArn"]).get("webstack:restored-from", ""), \
+        tags_of(rds, new["DBInstanceArn"])
 
 
 # --- status --------------------------------------------------------------------------------------------------
