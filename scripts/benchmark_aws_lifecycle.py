@@ -16,7 +16,14 @@ revision with runningCount >= desiredCount, true at the first poll).
 CPU time = user + system seconds of the tool's processes (ansible-playbook and its modules; the ecs processes),
 not the emulator's. API calls come from the emulator's recorder; "mutating" = anything but Describe/List/Get/Head.
 
-Usage: scripts/benchmark-aws-lifecycle [--json FILE] [--calls] [--ecs-deploy-spec SPEC]
+Migrations: by default the deploy applies them from the controller to a real PostgreSQL container
+(tests/aws/pgcontainer.py, `-e webstack_aws_db_address=127.0.0.1:<port>`), because moto 5.2.5 answers RunTask for
+the sandbox's task definitions with an internal error (it sums container-level memory, which Fargate task
+definitions need not set). `--migrate ecs-task` tries the one-off ECS task path anyway; `--migrate off` skips them
+(`-e ecs_release_migrate=false`, the closest to what ecs-deploy does).
+
+Usage: scripts/benchmark-aws-lifecycle [--migrate controller|ecs-task|off] [--json FILE] [--calls]
+                                       [--ecs-deploy-spec SPEC]
 """
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "aws"))
 
 from awsharness import REGION, MotoServer, mutating, run_playbook  # noqa: E402
+from pgcontainer import PgContainer  # noqa: E402
 
 BENCH_VENV = ROOT / ".venv-bench"
 ECS_DEPLOY_SPEC = "ecs-deploy==1.17.0"
@@ -85,6 +93,19 @@ def manifest(version: str) -> str:
         "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1024, "digest": config},
         "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 4096, "digest": layer}],
     })
+
+
+def allow_plain_http_to_the_bucket(server: MotoServer) -> None:
+    """Emulator limitation (as in tests/aws/test_lifecycle_release.py): moto 5.2.5 applies the bucket policy's
+    DenyInsecureTransport statement (role aws_storage) without evaluating its aws:SecureTransport condition, so
+    every object request to the bucket (the release ledger) is denied, and the emulator speaks plain HTTP anyway.
+    Only that statement is removed; real S3 lets the modules' HTTPS requests through."""
+    s3 = server.client("s3")
+    bucket = f"{STACK}-backups-logs"
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    kept = [st for st in policy["Statement"] if "aws:SecureTransport" not in json.dumps(st.get("Condition", {}))]
+    if len(kept) != len(policy["Statement"]):
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({**policy, "Statement": kept}))
 
 
 def service_tags(server: MotoServer) -> dict:
@@ -168,12 +189,27 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--calls", action="store_true", help="print the API calls of each run, by count")
     parser.add_argument("--ecs-deploy-spec", default=ECS_DEPLOY_SPEC, help=f"pip spec (default {ECS_DEPLOY_SPEC})")
+    parser.add_argument("--migrate", choices=("controller", "ecs-task", "off"), default="controller",
+                        help="how deploy.yml applies the migrations (default: controller, to a PostgreSQL container)")
     args = parser.parse_args(argv)
 
     ecs_cli = ensure_bench_venv(args.ecs_deploy_spec)
     version = subprocess.run([str(ecs_cli), "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    server = MotoServer(ecs_service_running=1).start()  # sandbox services want 1 task each
+    pg = PgContainer().start() if args.migrate == "controller" else None
+    deploy_vars = {"app_version": NEW}
+    migrations = {"controller": "migrations from the controller",
+                  "ecs-task": "migration task", "off": "no migrations"}[args.migrate]
+    if pg is not None:
+        deploy_vars["webstack_aws_db_address"] = pg.address
+    elif args.migrate == "off":
+        deploy_vars["ecs_release_migrate"] = False
     runs: list[Run] = []
+    try:
+        server = MotoServer(ecs_service_running=1).start()  # sandbox services want 1 task each
+    except BaseException:
+        if pg is not None:
+            pg.stop()
+        raise
     try:
         t0 = time.monotonic()
         provision = run_playbook("playbooks/provision.yml", endpoint_url=server.url)
@@ -181,6 +217,7 @@ def main(argv=None) -> int:
             print(provision.summary(), file=sys.stderr)
             raise SystemExit("provision of the sandbox failed")
         print(f"sandbox provisioned in {time.monotonic() - t0:.0f} s", file=sys.stderr)
+        allow_plain_http_to_the_bucket(server)
         ecr = server.client("ecr")
         for tag in (OLD, NEW):
             ecr.put_image(repositoryName=REPOSITORY, imageManifest=manifest(tag), imageTag=tag)
@@ -190,10 +227,12 @@ def main(argv=None) -> int:
         never = "no (--timeout -1)"
         # (tool, operation, waits, action, services' version before, after)
         plan = [
-            ("webstack", f"deploy.yml app_version={NEW}", rollout_wait + ", snapshot, migration task",
-             playbook_action(server, "playbooks/deploy.yml", {"app_version": NEW}), OLD, NEW),
+            ("webstack", f"deploy.yml app_version={NEW}",
+             rollout_wait + (", snapshot" if args.migrate != "off" else ""),
+             playbook_action(server, "playbooks/deploy.yml", deploy_vars), OLD, NEW),
             ("webstack", "rollback.yml (previous release)", rollout_wait,
-             playbook_action(server, "playbooks/rollback.yml"), NEW, OLD),
+             playbook_action(server, "playbooks/rollback.yml",
+                             {"webstack_aws_db_address": pg.address} if pg is not None else None), NEW, OLD),
             ("ecs-deploy", f"deploy --tag {NEW} x{len(SERVICES)} services", never,
              ecs_deploy_action(server, ecs_cli, NEW), OLD, NEW),
             ("ecs-deploy", f"deploy --tag {OLD} x{len(SERVICES)} (rollback)", never,
@@ -208,26 +247,32 @@ def main(argv=None) -> int:
                                 detail=f"skipped: services not all on {before} ({current})"))
                 continue
             run = measure(server, tool, operation, waits, action, expect)
+            if not run.ok and "Traceback" in server.log_path.read_text(errors="replace"):
+                log = server.log_path.read_text(errors="replace")
+                trace = log[log.rindex("Traceback"):].splitlines()
+                run.detail += "\nemulator error (end of its last traceback):\n" + "\n".join(trace[-12:])
             runs.append(run)
             print(f"{tool} {operation}: {run.seconds:.1f} s, {run.calls} calls"
                   + ("" if run.ok else f" FAILED\n{run.detail}"), file=sys.stderr)
     finally:
         server.stop()
+        if pg is not None:
+            pg.stop()
 
     load = os.getloadavg()
     print(f"webstack aws lifecycle benchmark: sandbox on one moto server, {os.cpu_count()} CPUs, load average "
-          f"{load[0]:.1f}; peer CLI {version or 'ecs-deploy'} from .venv-bench")
+          f"{load[0]:.1f}; deploy with {migrations}; peer CLI {version or 'ecs-deploy'} from .venv-bench")
     print(table(runs))
     if args.calls:
         for r in runs:
             print(f"\n{r.tool} {r.operation}: " + ", ".join(f"{name} x{n}" for name, n in r.per_call.items()))
     print("\nwebstack's figures include preflight, the release ledger (S3), the pre-migration RDS snapshot and the "
-          "migration task (deploy), and its rollout wait (on the emulator it ends at the first poll: moto's services "
+          "migrations (deploy), and its rollout wait (on the emulator it ends at the first poll: moto's services "
           "report their running tasks at once); ecs-deploy's are one CLI run per service without waiting (it cannot "
           "wait on the emulator) and, by default, deregister the previous revision. Real-world failure timing: "
           "docs/aws-deploy-timing.md.")
     if args.json:
-        Path(args.json).write_text(json.dumps({"load_average": load, "ecs_deploy": version,
+        Path(args.json).write_text(json.dumps({"load_average": load, "ecs_deploy": version, "migrate": args.migrate,
                                                "runs": [asdict(r) for r in runs]}, indent=2))
     for r in runs:
         if not r.ok:
