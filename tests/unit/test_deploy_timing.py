@@ -19,8 +19,10 @@ def test_document_table_matches_the_inventories():
         "docs/aws-deploy-timing.md is stale: paste the output of `scripts/deploy_timing.py --markdown` over its table")
 
 
-def test_readme_links_the_document():
+def test_readme_links_the_document_and_its_summary_matches_the_inventories():
     assert "docs/aws-deploy-timing.md" in (ROOT / "README.md").read_text()
+    assert dt.readme_summary() == dt.summary(), (
+        "README.md's failed-deploy summary is stale: paste the output of `scripts/deploy_timing.py --summary`")
 
 
 def test_check_doc_command_passes_on_the_repository():
