@@ -215,14 +215,17 @@ def app_image(pg):
 
 
 def test_database_migrated_by_the_app_image_is_up_to_date_for_the_role(pg, database, app_image, tmp_path):
-    # As the ECS task runs it: the image's own migrations, secret from a file, uid 10001.
-    res = docker("run", "--rm", "--name", f"{PREFIX}task-{uuid.uuid4().hex[:6]}", "--network", f"container:{pg['name']}",
-                 "-v", f"{pg['secrets']}:/run/webstack:ro",
-                 "-e", "APP_DATABASE_HOST=127.0.0.1", "-e", "APP_DATABASE_PORT=5432", "-e", f"APP_DATABASE_NAME={database}",
-                 "-e", "APP_DATABASE_USER=postgres", "-e", "APP_DATABASE_PASSWORD_FILE=/run/webstack/postgres_password",
-                 "-e", "APP_DATABASE_SSLMODE=disable", app_image, "python3", "-m", "webstack_app", "migrate",
-                 check=False, timeout=120)
+    # As the ECS task runs it: the image's own migrations, uid 10001, the password injected as APP_DATABASE_PASSWORD
+    # (task definition `secrets` valueFrom; `-e NAME` takes the value from docker's environment, off the command line).
+    res = subprocess.run(
+        ["docker", "run", "--rm", "--name", f"{PREFIX}task-{uuid.uuid4().hex[:6]}", "--network", f"container:{pg['name']}",
+         "-e", "APP_DATABASE_HOST=127.0.0.1", "-e", "APP_DATABASE_PORT=5432", "-e", f"APP_DATABASE_NAME={database}",
+         "-e", "APP_DATABASE_USER=postgres", "-e", "APP_DATABASE_PASSWORD", "-e", "APP_DATABASE_SSLMODE=prefer",
+         app_image, "python3", "-m", "webstack_app", "migrate"],
+        env=dict(os.environ, APP_DATABASE_PASSWORD=pg["password"]), capture_output=True, text=True, timeout=120,
+        check=False)
     assert res.returncode == 0, res.stderr
+    assert pg["password"] not in res.stdout + res.stderr
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     names = [m["name"] for m in shipped()]
     assert summary["status"] == "ok" and summary["applied"] == names
