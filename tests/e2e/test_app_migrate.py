@@ -31,6 +31,7 @@ PG_IMAGE = "webstack/postgres:15"
 BASE_IMAGE = "webstack/base:bookworm"
 PREFIX = "appmig-"
 
+sys.dont_write_bytecode = True  # keep app/ free of __pycache__ (it is an image build context)
 sys.path.insert(0, str(APP))
 from webstack_app import migrate, migrations  # noqa: E402
 

@@ -14,62 +14,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import deploy_timing as dt  # noqa: E402
 
 
-def test_document_table_matches_the_inventories():
-    assert dt.doc_table() == dt.markdown(), (
-        "docs/aws-deploy-timing.md is stale: paste the output of `scripts/deploy_timing.py --markdown` over its table")
-
-
-def test_readme_links_the_document_and_its_summary_matches_the_inventories():
-    assert "docs/aws-deploy-timing.md" in (ROOT / "README.md").read_text()
-    assert dt.readme_summary() == dt.summary(), (
-        "README.md's failed-deploy summary is stale: paste the output of `scripts/deploy_timing.py --summary`")
-
-
-def test_check_doc_command_passes_on_the_repository():
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "deploy_timing.py"), "--check-doc"],
-                         capture_output=True, text=True, timeout=60, check=False)
-    assert res.returncode == 0, res.stderr
-
-
-@pytest.mark.parametrize("desired, threshold", [(1, 3), (2, 3), (6, 3), (7, 4), (10, 5), (399, 200), (1000, 200)])
-def test_circuit_breaker_threshold_is_half_the_desired_count_within_3_and_200(desired, threshold):
-    assert dt.circuit_breaker_threshold(desired) == threshold
-
-
-@pytest.mark.parametrize("desired, low, high, batch", [(1, 100, 200, 1), (2, 100, 200, 2), (4, 50, 200, 4),
-                                                       (4, 100, 150, 2), (3, 100, 100, 1), (10, 50, 100, 5)])
-def test_launch_batch(desired, low, high, batch):
-    assert dt.launch_batch(desired, low, high) == batch
-
-
 SETTINGS = {"health_check_interval": 10, "healthy_threshold": 2, "unhealthy_threshold": 3, "deregistration_delay": 30,
             "grace_period": 60, "min_tasks": 1, "desired_count": 1, "minimum_healthy_percent": 100,
             "maximum_percent": 200, "circuit_breaker": True, "poll_interval": 10, "wait_timeout": 900,
             "smoke_retries": 10, "smoke_delay": 3}
-
-
-def test_model_by_hand():
-    m = dt.model(SETTINGS, task_start_s=45, task_stop_s=5)
-    # never healthy: 3 failed tasks one after the other, each 45 s start + 60 s grace (> 3 x 10 s) + 5 s stop
-    assert (m["threshold"], m["batch"], m["cycles"], m["cycle"], m["trip"]) == (3, 1, 3, 110, 330)
-    assert (m["detect_cb"], m["back_cb"], m["done_cb"]) == (340, 405, 445)
-    # smoke test fails: 45 + 2 x 10 healthy, + 30 drain = COMPLETED, + 10 poll, + 10 x 3 smoke
-    assert (m["switched"], m["completed"], m["detect_smoke"], m["back_smoke"], m["done_smoke"]) == (65, 95, 135, 200, 240)
-    assert m["exposure_smoke"] == 135 and not m["timed_out"] and m["rollback_within_wait"]
-
-
-def test_model_unhealthy_threshold_beyond_grace_and_wait_timeout_cap():
-    slow = dict(SETTINGS, unhealthy_threshold=10, health_check_interval=30)  # 300 s to turn unhealthy > 60 s grace
-    m = dt.model(slow, task_start_s=45, task_stop_s=5)
-    assert m["cycle"] == 45 + 300 + 5
-    capped = dict(SETTINGS, wait_timeout=120)
-    m = dt.model(capped, task_start_s=45, task_stop_s=5)
-    assert m["detect_cb"] == 120 and m["timed_out"]  # webstack gives up (TIMEOUT) before the breaker trips
-
-
-def test_bigger_services_trip_sooner_per_task():
-    m = dt.model(dict(SETTINGS, desired_count=10), task_start_s=45, task_stop_s=5)
-    assert (m["threshold"], m["batch"], m["cycles"]) == (5, 10, 1)
 
 
 @pytest.fixture
@@ -82,28 +30,73 @@ def tree(tmp_path):
     return tmp_path
 
 
-def test_settings_come_from_the_inventory_over_the_role_defaults(tree):
-    base = dt.load_settings("prod", tree)
-    alb = tree / "inventories" / "prod" / "group_vars" / "all" / "alb.yml"
-    data = yaml.safe_load(alb.read_text())
-    data.update(alb_health_check_interval=30, alb_unhealthy_threshold=5)
-    alb.write_text(yaml.safe_dump(data))
-    changed = dt.load_settings("prod", tree)
-    assert (changed["health_check_interval"], changed["unhealthy_threshold"]) == (30, 5)
-    assert dt.model(changed)["cycle"] == dt.TASK_START_S + 150 + dt.TASK_STOP_S != dt.model(base)["cycle"]
-    assert dt.markdown(("prod",), tree) != dt.markdown(("prod",))
+class TestAppDeployTiming:
+    """(Named for the app: `pytest tests/unit -k app` selects these with the application's tests.)"""
 
+    def test_document_table_matches_the_inventories(self):
+        assert dt.doc_table() == dt.markdown(), (
+            "docs/aws-deploy-timing.md is stale: paste the output of `scripts/deploy_timing.py --markdown` over its table")
 
-def test_per_process_desired_count_override_is_honoured(tree):
-    svc = tree / "roles" / "ecs_service" / "defaults" / "main.yml"
-    data = yaml.safe_load(svc.read_text())
-    data["ecs_service_processes"][0]["min_tasks"] = 8
-    svc.write_text(yaml.safe_dump(data))
-    assert dt.load_settings("dev", tree)["desired_count"] == 8
+    def test_readme_links_the_document_and_its_summary_matches_the_inventories(self):
+        assert "docs/aws-deploy-timing.md" in (ROOT / "README.md").read_text()
+        assert dt.readme_summary() == dt.summary(), (
+            "README.md's failed-deploy summary is stale: paste the output of `scripts/deploy_timing.py --summary`")
 
+    def test_check_doc_command_passes_on_the_repository(self):
+        res = subprocess.run([sys.executable, str(ROOT / "scripts" / "deploy_timing.py"), "--check-doc"],
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert res.returncode == 0, res.stderr
 
-def test_a_templated_value_is_refused_naming_the_variable(tree):
-    ecs = tree / "inventories" / "dev" / "group_vars" / "all" / "ecs_service.yml"
-    ecs.write_text(ecs.read_text() + 'ecs_service_health_check_grace_period: "{{ some_var }}"\n')
-    with pytest.raises(ValueError, match="ecs_service_health_check_grace_period"):
-        dt.load_settings("dev", tree)
+    @pytest.mark.parametrize("desired, threshold", [(1, 3), (2, 3), (6, 3), (7, 4), (10, 5), (399, 200), (1000, 200)])
+    def test_circuit_breaker_threshold_is_half_the_desired_count_within_3_and_200(self, desired, threshold):
+        assert dt.circuit_breaker_threshold(desired) == threshold
+
+    @pytest.mark.parametrize("desired, low, high, batch", [(1, 100, 200, 1), (2, 100, 200, 2), (4, 50, 200, 4),
+                                                           (4, 100, 150, 2), (3, 100, 100, 1), (10, 50, 100, 5)])
+    def test_launch_batch(self, desired, low, high, batch):
+        assert dt.launch_batch(desired, low, high) == batch
+
+    def test_model_by_hand(self):
+        m = dt.model(SETTINGS, task_start_s=45, task_stop_s=5)
+        # never healthy: 3 failed tasks one after the other, each 45 s start + 60 s grace (> 3 x 10 s) + 5 s stop
+        assert (m["threshold"], m["batch"], m["cycles"], m["cycle"], m["trip"]) == (3, 1, 3, 110, 330)
+        assert (m["detect_cb"], m["back_cb"], m["done_cb"]) == (340, 405, 445)
+        # smoke test fails: 45 + 2 x 10 healthy, + 30 drain = COMPLETED, + 10 poll, + 10 x 3 smoke
+        assert (m["switched"], m["completed"], m["detect_smoke"], m["back_smoke"], m["done_smoke"]) == (65, 95, 135, 200, 240)
+        assert m["exposure_smoke"] == 135 and not m["timed_out"] and m["rollback_within_wait"]
+
+    def test_model_unhealthy_threshold_beyond_grace_and_wait_timeout_cap(self):
+        slow = dict(SETTINGS, unhealthy_threshold=10, health_check_interval=30)  # 300 s to turn unhealthy > 60 s grace
+        m = dt.model(slow, task_start_s=45, task_stop_s=5)
+        assert m["cycle"] == 45 + 300 + 5
+        capped = dict(SETTINGS, wait_timeout=120)
+        m = dt.model(capped, task_start_s=45, task_stop_s=5)
+        assert m["detect_cb"] == 120 and m["timed_out"]  # webstack gives up (TIMEOUT) before the breaker trips
+
+    def test_bigger_services_trip_sooner_per_task(self):
+        m = dt.model(dict(SETTINGS, desired_count=10), task_start_s=45, task_stop_s=5)
+        assert (m["threshold"], m["batch"], m["cycles"]) == (5, 10, 1)
+
+    def test_settings_come_from_the_inventory_over_the_role_defaults(self, tree):
+        base = dt.load_settings("prod", tree)
+        alb = tree / "inventories" / "prod" / "group_vars" / "all" / "alb.yml"
+        data = yaml.safe_load(alb.read_text())
+        data.update(alb_health_check_interval=30, alb_unhealthy_threshold=5)
+        alb.write_text(yaml.safe_dump(data))
+        changed = dt.load_settings("prod", tree)
+        assert (changed["health_check_interval"], changed["unhealthy_threshold"]) == (30, 5)
+        assert dt.model(changed)["cycle"] == dt.TASK_START_S + 150 + dt.TASK_STOP_S != dt.model(base)["cycle"]
+        assert dt.markdown(("prod",), tree) != dt.markdown(("prod",))
+
+    def test_per_process_desired_count_override_is_honoured(self, tree):
+        svc = tree / "roles" / "ecs_service" / "defaults" / "main.yml"
+        data = yaml.safe_load(svc.read_text())
+        data["ecs_service_processes"][0]["min_tasks"] = 8
+        svc.write_text(yaml.safe_dump(data))
+        assert dt.load_settings("dev", tree)["desired_count"] == 8
+
+    def test_a_templated_value_is_refused_naming_the_variable(self, tree):
+        ecs = tree / "inventories" / "dev" / "group_vars" / "all" / "ecs_service.yml"
+        ecs.write_text(ecs.read_text() + 'ecs_service_health_check_grace_period: "{{ some_var }}"\n')
+        with pytest.raises(ValueError, match="ecs_service_health_check_grace_period"):
+            dt.load_settings("dev", tree)
