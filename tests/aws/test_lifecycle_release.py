@@ -87,6 +87,28 @@ def services_state(ecs) -> dict:
     return out
 
 
+REGISTRABLE = ("family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions", "volumes",
+               "placementConstraints", "requiresCompatibilities", "cpu", "memory", "runtimePlatform")
+
+
+def give_containers_memory(ecs) -> dict:
+    """Emulator limitation: moto 5.2.5's RunTask sums the CONTAINER-level memory of the task definition and fails
+    (HTTP 500) when a container has none; Fargate task definitions (role ecs_service) set it at task level only,
+    which real ECS accepts. Before the ECS-task migration path can run on the emulator, every service is put on a
+    copy of its revision whose containers also carry memory (= the task's); nothing else changes.
+    Returns service -> new revision ARN."""
+    out = {}
+    for svc in ecs.describe_services(cluster=NAME, services=list(SERVICES))["services"]:
+        td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+        spec = {k: td[k] for k in REGISTRABLE if td.get(k) not in (None, [], {})}
+        for container in spec["containerDefinitions"]:
+            container.setdefault("memory", int(td["memory"]))
+        arn = ecs.register_task_definition(**spec)["taskDefinition"]["taskDefinitionArn"]
+        ecs.update_service(cluster=NAME, service=svc["serviceName"], taskDefinition=arn)
+        out[svc["serviceName"]] = arn
+    return out
+
+
 def ledger(s3) -> dict:
     return json.loads(s3.get_object(Bucket=BUCKET, Key=LEDGER_KEY)["Body"].read())
 
@@ -244,3 +266,60 @@ def test_smoke_failure_puts_every_service_back_on_its_previous_revision(env, ans
     # ... and every service is on its previous revision again; the ledger is untouched
     assert {n: s["arn"] for n, s in services_state(ecs).items()} == {n: s["arn"] for n, s in before.items()}
     assert ledger(s3) == doc_before
+
+
+# --- ECS-task migration path (no reachable database address) ---------------------------------------------------
+def test_deploy_without_a_reachable_address_migrates_in_an_ecs_task_of_the_new_revision(env, ansible, moto_server, ecs,
+                                                                                        s3):
+    give_containers_memory(ecs)  # emulator limitation, see there
+    before, doc_before = services_state(ecs), ledger(s3)
+    assert {s["image"].rsplit(":", 1)[1] for s in before.values()} == {"1.0.0"}
+    result = run(ansible, moto_server, "playbooks/deploy.yml", extra_vars={"app_version": "2.0.0"})
+    assert result.rc == 0, result.summary()
+
+    after = services_state(ecs)
+    assert {s["image"].rsplit(":", 1)[1] for s in after.values()} == {"2.0.0"}
+    entry = ledger(s3)["releases"][-1]
+    assert (entry["action"], entry["version"], entry["previous"]) == ("deploy", "2.0.0", "1.0.0")
+    assert entry["revisions"] == {n: after[n]["arn"] for n in SERVICES}
+    # the one-off task ran the migrate command from the NEW revision of web, with web's network
+    task = ecs.describe_tasks(cluster=NAME, tasks=[entry["migration_task"]])["tasks"][0]
+    assert task["taskDefinitionArn"] == after["web"]["arn"]
+    assert task["lastStatus"] == "STOPPED"
+    assert task["overrides"]["containerOverrides"][0]["command"] == ["python3", "-m", "webstack_app", "migrate"]
+    assert task["startedBy"] == "webstack-migrate"
+    # ... after a snapshot (always on this path: a task cannot plan)
+    snaps = moto_server.client("rds").describe_db_snapshots(DBSnapshotIdentifier=entry["snapshot_id"])["DBSnapshots"]
+    assert snaps[0]["Status"] == "available" and entry["snapshot_id"].startswith(f"{DB_INSTANCE}-premigrate-2-0-0-")
+    assert len(ledger(s3)["releases"]) == len(doc_before["releases"]) + 1
+
+
+# --- rollback with the database ----------------------------------------------------------------------------------
+def test_rollback_with_restore_database_restores_the_snapshot_taken_before_the_release(env, ansible, moto_server, ecs,
+                                                                                       s3):
+    rds = moto_server.client("rds")
+    doc_before = ledger(s3)
+    rolled_back_from = doc_before["releases"][-1]
+    target = [r for r in doc_before["releases"] if r["version"] == rolled_back_from["previous"]][-1]
+    original = rds.describe_db_instances(DBInstanceIdentifier=DB_INSTANCE)["DBInstances"][0]
+
+    result = run(ansible, moto_server, "playbooks/rollback.yml",
+                 extra_vars={"restore_database": True, "confirm_restore": NAME})
+    assert result.rc == 0, result.summary()
+
+    assert {n: s["arn"] for n, s in services_state(ecs).items()} == target["revisions"]
+    entry = ledger(s3)["releases"][-1]
+    assert (entry["action"], entry["version"], entry["previous"]) == ("rollback", target["version"], "2.0.0")
+    assert entry["restored_snapshot_id"] == rolled_back_from["snapshot_id"]
+    # the instance keeps its name and now comes from that snapshot; the old one is kept under another name
+    restored = rds.describe_db_instances(DBInstanceIdentifier=DB_INSTANCE)["DBInstances"][0]
+    assert restored["DBSubnetGroup"]["DBSubnetGroupName"] == original["DBSubnetGroup"]["DBSubnetGroupName"]
+    assert ({g["VpcSecurityGroupId"] for g in restored["VpcSecurityGroups"]}
+            == {g["VpcSecurityGroupId"] for g in original["VpcSecurityGroups"]})
+    assert restored["StorageEncrypted"] is True
+    replaced = [i for i in rds.describe_db_instances()["DBInstances"]
+                if i["DBInstanceIdentifier"].startswith(f"{DB_INSTANCE}-replaced-")]
+    assert len(replaced) == 1
+    tags = {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=replaced[0]["DBInstanceArn"])["TagList"]}
+    assert "webstack:replaced-at" in tags, tags
+    assert rolled_back_from["snapshot_id"] in json.dumps(tags), tags
