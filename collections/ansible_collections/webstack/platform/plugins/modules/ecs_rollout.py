@@ -33,8 +33,9 @@ description:
     service's C(taskDefinition) changes; no events). When UpdateService returns no new PRIMARY deployment on
     the target revision the module falls back to the service fields, done when the service's
     C(taskDefinition) is the target and C(runningCount >= desiredCount) with no pending task; failed when the
-    service's C(taskDefinition) is another revision. A tracked deployment without C(rolloutState) counts as
-    done when it is the only deployment and its running count reached its desired count.
+    service's C(taskDefinition) is another revision (a new PRIMARY deployment on the target that shows up
+    later is adopted and tracked). A tracked deployment without C(rolloutState) counts as done when it is the
+    only deployment and its running count reached its desired count.
   - On C(FAILED) or C(TIMEOUT) of ANY service, with I(rollback_on_failure=true), EVERY service this run
     updated is put back on its previous revision and waited for (a fresh I(wait_timeout)); the first FAILED
     service ends the wait at once (the services still rolling out are reported C(IN_PROGRESS)); the module then
@@ -533,6 +534,13 @@ class Rollout:
                     and dep.get("runningCount", 0) >= dep.get("desiredCount", 0):
                 return "COMPLETED", f"{dep.get('runningCount', 0)} of {dep.get('desiredCount', 0)} tasks running (no rolloutState)"
             return None
+        # No deployment of ours known yet: adopt a new PRIMARY on the target as soon as one shows up.
+        known = self.known_deployments.get(name, set())
+        adopted = next((d for d in deployments if d.get("status") == "PRIMARY" and d.get("id") not in known
+                        and same_td(d.get("taskDefinition"), target["td"])), None)
+        if adopted is not None:
+            target["deployment"] = adopted.get("id")
+            return self.evaluate(name, service, target)
         # Emulator fallback: UpdateService produced no deployment for the target revision.
         if not same_td(service.get("taskDefinition"), target["td"]):
             return "FAILED", (f"service is now on {td_key(service.get('taskDefinition'))}, not {td_key(target['td'])} "
@@ -540,7 +548,7 @@ class Rollout:
         if primary is not None and same_td(primary.get("taskDefinition"), target["td"]) and primary.get("rolloutState") == "FAILED":
             return "FAILED", (primary.get("rolloutStateReason") or "deployment failed") + detail
         running, desired = service.get("runningCount", 0), service.get("desiredCount", 0)
-        if running >= desired and not service.get("pendingCount"):
+        if running >= desired and not service.get("pendingCount") and len(deployments) <= 1:
             return "COMPLETED", f"{running} of {desired} tasks running on {td_key(target['td'])}"
         return None
 
@@ -581,7 +589,8 @@ class Rollout:
                     dep = next((d for d in service.get("deployments") or [] if d.get("id") == targets[name]["deployment"]), None)
                     if dep is not None:
                         progress = (f"{dep.get('rolloutState') or 'no rolloutState'}, {dep.get('runningCount', 0)} of "
-                                    f"{dep.get('desiredCount', 0)} tasks of {td_key(dep.get('taskDefinition'))} running")
+                                    f"{dep.get('desiredCount', 0)} tasks of {td_key(dep.get('taskDefinition'))} running"
+                                    + (f", {dep['failedTasks']} failed to start" if dep.get("failedTasks") else ""))
                     else:
                         progress = (f"service on {td_key(service.get('taskDefinition'))}, {service.get('runningCount', 0)} of "
                                     f"{service.get('desiredCount', 0)} tasks running")

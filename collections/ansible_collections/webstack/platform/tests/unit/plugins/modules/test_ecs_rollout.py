@@ -563,6 +563,7 @@ def test_emulator_fallback_uses_the_service_fields():
     """moto: UpdateService leaves the deployments alone; the service's taskDefinition and counts decide."""
     rollout = ecs_rollout.Rollout.__new__(ecs_rollout.Rollout)
     rollout.known_events = {}
+    rollout.known_deployments = {"web": {"d-0"}}
     untracked = {"td": td_arn("f", 2), "deployment": None}
     stale = [deployment("d-0", td_arn("f", 1))]
     assert rollout.evaluate("web", service("web", td_arn("f", 2), stale), untracked)[0] == "COMPLETED"
@@ -585,3 +586,22 @@ def test_misspelt_service_key_is_refused_before_any_call(aws_stub, run_module, c
     aws_stub("ecs")  # nothing queued
     res = run_module(ecs_rollout, args([{"name": "web", "imag": "x:1"}]))
     assert res.failed and "imag" in res.result["msg"], res.result
+
+
+def test_untracked_rollout_adopts_a_late_primary_deployment():
+    """A new PRIMARY on the target that was not in UpdateService's answer is tracked from then on: the
+    old deployment still draining keeps the rollout in progress, its FAILED state fails it."""
+    rollout = ecs_rollout.Rollout.__new__(ecs_rollout.Rollout)
+    rollout.known_events = {"web": {"web-e0"}}
+    rollout.known_deployments = {"web": {"d-0"}}
+    target = {"td": td_arn("f", 2), "deployment": None}
+    new = deployment("d-1", td_arn("f", 2), state="IN_PROGRESS", running=1)
+    old = deployment("d-0", td_arn("f", 1), status="ACTIVE")
+    assert rollout.evaluate("web", service("web", td_arn("f", 2), [new, old], running=3), target) is None
+    assert target["deployment"] == "d-1"
+    state, reason = rollout.evaluate("web", service("web", td_arn("f", 2), [dict(new, rolloutState="FAILED", rolloutStateReason=BREAKER), old]), target)
+    assert (state, reason) == ("FAILED", BREAKER)
+    # without any new deployment, two deployments (old tasks draining) never count as done
+    untracked = {"td": td_arn("f", 2), "deployment": None}
+    draining = [deployment("d-0", td_arn("f", 2)), deployment("d-9", td_arn("f", 1), status="ACTIVE")]
+    assert rollout.evaluate("web", service("web", td_arn("f", 2), draining), untracked) is None
