@@ -15,7 +15,7 @@ import hashlib
 import json
 
 import pytest
-from awsharness import free_port, mutating
+from awsharness import ROOT, free_port, mutating
 from pgcontainer import PgContainer
 
 pytestmark = pytest.mark.aws
@@ -248,6 +248,26 @@ def test_rollback_with_restore_database_needs_the_confirmation(env, ansible, mot
     assert "confirm_restore" in failure_text(result), result.summary()
     assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
     assert services_state(ecs) == before and ledger(s3) == doc_before
+
+
+# --- a failing migration stops the deploy before any service switches -------------------------------------------
+def test_failing_migration_stops_the_deploy_before_any_service_switches(env, ansible, moto_server, ecs, s3, tmp_path):
+    for name in MIGRATIONS:
+        (tmp_path / name).write_bytes((ROOT / "app" / "migrations" / name).read_bytes())
+    (tmp_path / "0003_broken.sql").write_text("ALTER TABLE public.no_such_table ADD COLUMN note text;\n")
+    before, doc_before = services_state(ecs), ledger(s3)
+    result = run(ansible, moto_server, "playbooks/deploy.yml",
+                 extra_vars={"app_version": "2.0.0", "ecs_release_migrations_dir": str(tmp_path), **env["db_vars"]})
+    assert result.rc != 0
+    text = failure_text(result)
+    assert "deploy of 2.0.0 failed" in text and "migration 0003_broken.sql failed" in text, result.summary()
+    assert "No service had switched" in text, text
+    assert services_state(ecs) == before and ledger(s3) == doc_before
+    assert [r[0] for r in env["pg"].query("SELECT version FROM public.schema_migrations ORDER BY 1")] == MIGRATIONS
+    # something was pending, so a snapshot was taken first
+    snaps = moto_server.client("rds").describe_db_snapshots(DBInstanceIdentifier=DB_INSTANCE,
+                                                            SnapshotType="manual")["DBSnapshots"]
+    assert len([s for s in snaps if s["DBSnapshotIdentifier"].startswith(f"{DB_INSTANCE}-premigrate-2-0-0-")]) == 2
 
 
 # --- a failed smoke test puts every service back ---------------------------------------------------------------
