@@ -49,7 +49,8 @@ description:
     DescribeImages before any change (in check mode too); a missing one fails the module and is listed in
     C(missing_images). Images outside ECR are not checked.
   - Check mode only reads and returns the plan (per service the current revision, whether it would change,
-    the target image and revision, or C(<family>:new) when a revision would be registered).
+    the target image and revision, or C(<family>:new) when a revision would be registered); C(--diff) shows
+    each changed service's revision and image before and after.
 version_added: 0.2.0
 author: webstack maintainers
 options:
@@ -312,6 +313,13 @@ class Rollout:
         out = dict(changed=bool(self.changes), changes=self.changes, services=services, rolled_back=self.rolled_back,
                    rollback=self.rollback, deregistered=self.deregistered, missing_images=self.missing_images,
                    elapsed=round(time.monotonic() - self.started, 1))
+        moved = [(n, p) for n, p in self.plans.items() if p["changed"]]
+        if moved or self.deregistered:
+            out["diff"] = {
+                "before": "".join(f"{n}: {td_key(p['previous_task_definition'])}"
+                                  + (f" ({p['_previous_image']})" if p.get("_previous_image") else "") + "\n" for n, p in moved),
+                "after": "".join(f"{n}: {td_key(p['task_definition'])} ({p['image']}){' forced' if p['action'] == 'force' else ''}\n"
+                                 for n, p in moved) + "".join(f"deregistered {td_key(a)}\n" for a in self.deregistered)}
         out.update(extra)
         return out
 
@@ -373,7 +381,7 @@ class Rollout:
             plan = {"previous_task_definition": current_ref, "task_definition": current_ref, "image": None,
                     "changed": False, "action": "none", "rollout_state": "UNCHANGED", "reason": "",
                     "events": [], "running_count": service.get("runningCount", 0),
-                    "desired_count": service.get("desiredCount", 0), "_register": None}
+                    "desired_count": service.get("desiredCount", 0), "_register": None, "_previous_image": None}
             container = item.get("container") or name
             if item.get("task_definition"):
                 target = self.describe_td(item["task_definition"])
@@ -389,6 +397,7 @@ class Rollout:
             else:
                 current = self.image_plan(name, item, container, current_ref, plan, registrations)
                 plan["image"] = container_image(current, container) if plan["image"] is None else plan["image"]
+                plan["_previous_image"] = container_image(current, container)
             if plan["action"] == "none" and self.p["force_new_deployment"]:
                 plan["action"] = "force"
             plan["changed"] = plan["action"] != "none"

@@ -309,6 +309,9 @@ def test_check_mode_reports_the_plan_and_writes_nothing(aws_stub, run_module, cl
         "previous_task_definition": web3["taskDefinitionArn"], "task_definition": "webstack-t-web:new", "image": f"{REPO}:2.0.0",
         "changed": True, "action": "register", "rollout_state": "PLANNED", "reason": "", "events": [],
         "running_count": 2, "desired_count": 2}
+    assert out["diff"] == {
+        "before": f"web: webstack-t-web:3 ({REPO}:1.0.0)\napi: webstack-t-api:3 ({REPO}:1.0.0)\n",
+        "after": f"web: webstack-t-web:new ({REPO}:2.0.0)\napi: webstack-t-api:new ({REPO}:2.0.0)\n"}
     assert out["changes"] == [
         f"register a new revision of webstack-t-web (image {REPO}:2.0.0) and point service web at it (from webstack-t-web:3)",
         f"register a new revision of webstack-t-api (image {REPO}:2.0.0) and point service api at it (from webstack-t-api:3)"]
