@@ -16,7 +16,7 @@ import subprocess
 import urllib.request
 
 import pytest
-from awsharness import mutating
+from awsharness import free_port, mutating
 from pgcontainer import PgContainer
 
 pytestmark = pytest.mark.aws
@@ -375,6 +375,26 @@ def test_point_in_time_restore_keeps_every_setting_too(ansible, rds, state):
     assert_same_settings(new, original)
     assert restore_time in tags_of(rds, new["DBInstanceArn"]).get("webstack:restored-from", ""), \
         tags_of(rds, new["DBInstanceArn"])
+
+
+def test_restore_whose_verification_fails_says_so_and_resumes_with_its_stamp(ansible, rds):
+    """The smoke test after the swap fails (nothing listens on the URL): the failure says the database was restored,
+    names the old instance and the stamp; the same command with that stamp only verifies and rolls again."""
+    before = sorted(i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"])
+    closed = f"http://127.0.0.1:{free_port()}"
+    failed = ansible("playbooks/restore.yml", extra_vars={"confirm_restore": NAME, "rds_backup_smoke_base_url": closed,
+                                                          "smoke_test_retries": 1, "smoke_test_timeout": 1})
+    assert failed.rc != 0, failed.summary()
+    message = failed.failed_tasks()[-1][1]
+    after = sorted(i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"])
+    added = sorted(set(after) - set(before))
+    assert len(added) == 1 and added[0].startswith(f"{INSTANCE}-replaced-"), (before, after)
+    stamp = added[0].removeprefix(f"{INSTANCE}-replaced-")
+    assert "the database was restored" in message and added[0] in message, message
+    assert f"rds_backup_restore_stamp={stamp}" in message, message
+    resumed = ansible("playbooks/restore.yml", extra_vars={"confirm_restore": NAME, "rds_backup_restore_stamp": stamp})
+    assert resumed.rc == 0, resumed.summary()
+    assert sorted(i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]) == after
 
 
 # --- status --------------------------------------------------------------------------------------------------
