@@ -180,6 +180,11 @@ def test_redeploy_of_the_live_version_changes_nothing(env, ansible, moto_server,
     assert "already live" in result.stdout
     assert services_state(ecs) == before
     assert ledger(s3) == doc_before
+    # and --check --diff on the converged environment reports nothing either
+    check = run(ansible, moto_server, "playbooks/deploy.yml", record=True, check=True, diff=True,
+                extra_vars={"app_version": "2.0.0", **env["db_vars"]})
+    assert check.rc == 0 and check.changed == 0, check.summary()
+    assert mutating(check.calls) == []
 
 
 def test_check_mode_deploy_reports_the_plan_and_changes_nothing(env, ansible, moto_server, ecs, s3):
@@ -312,6 +317,29 @@ def test_deploy_without_a_reachable_address_migrates_in_an_ecs_task_of_the_new_r
     snaps = moto_server.client("rds").describe_db_snapshots(DBSnapshotIdentifier=entry["snapshot_id"])["DBSnapshots"]
     assert snaps[0]["Status"] == "available" and entry["snapshot_id"].startswith(f"{DB_INSTANCE}-premigrate-2-0-0-")
     assert len(ledger(s3)["releases"]) == len(doc_before["releases"]) + 1
+
+
+def test_migrate_yml_plans_through_the_address_and_runs_an_ecs_task_without_it(env, ansible, moto_server, ecs, s3):
+    doc_before = ledger(s3)
+    current = doc_before["releases"][-1]
+    # controller path: nothing pending -> no snapshot, no change at all
+    result = run(ansible, moto_server, "playbooks/migrate.yml", record=True, extra_vars=env["db_vars"])
+    assert result.rc == 0 and result.changed == 0, result.summary()
+    assert mutating(result.calls) == [] and ledger(s3) == doc_before
+
+    # ECS-task path: a snapshot, a task of the current release's revision, recorded as a migrate entry
+    result = run(ansible, moto_server, "playbooks/migrate.yml")
+    assert result.rc == 0, result.summary()
+    entry = ledger(s3)["releases"][-1]
+    assert (entry["action"], entry["version"], entry["previous"]) == ("migrate", current["version"], current["previous"])
+    assert entry["revisions"] == current["revisions"] and entry["image"] == current["image"]
+    assert entry["snapshot_id"] != current["snapshot_id"]
+    assert entry["snapshot_id"].startswith(f"{DB_INSTANCE}-premigrate-{current['version'].replace('.', '-')}-")
+    snaps = moto_server.client("rds").describe_db_snapshots(DBSnapshotIdentifier=entry["snapshot_id"])["DBSnapshots"]
+    assert snaps[0]["Status"] == "available"
+    task = ecs.describe_tasks(cluster=NAME, tasks=[entry["migration_task"]])["tasks"][0]
+    assert task["taskDefinitionArn"] == current["revisions"]["web"]
+    assert {n: s["arn"] for n, s in services_state(ecs).items()} == current["revisions"]
 
 
 # --- rollback with the database ----------------------------------------------------------------------------------
