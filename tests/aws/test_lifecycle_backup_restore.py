@@ -297,6 +297,21 @@ def test_restore_time_outside_the_window_fails_naming_it_before_any_change(ansib
     assert [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]] == [INSTANCE]
 
 
+def test_restore_check_mode_reports_the_plan_and_changes_nothing(ansible, moto_server, rds, ecs, state):
+    services = {s["serviceName"]: s["taskDefinition"] for s in ecs.describe_services(cluster=NAME, services=list(SERVICES))["services"]}
+    moto_server.recorder_start()
+    result = ansible("playbooks/restore.yml", check=True,
+                     extra_vars={"confirm_restore": NAME, "restore_snapshot": state["restore_from"]})
+    calls = moto_server.recorder_stop()
+    assert result.rc == 0, result.summary()
+    assert mutating(calls) == [], [str(c) for c in mutating(calls)]
+    plan = result.result_of("Report the restore")["msg"]
+    assert plan.startswith("check mode: would restore") and state["restore_from"] in plan, plan
+    assert [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]] == [INSTANCE]
+    assert {s["serviceName"]: s["taskDefinition"] for s in
+            ecs.describe_services(cluster=NAME, services=list(SERVICES))["services"]} == services
+
+
 # --- restore -------------------------------------------------------------------------------------------------
 def test_restore_from_a_backup_keeps_every_setting_and_rolls_the_services(ansible, moto_server, rds, ecs, state):
     # Non-default settings on the original that a restore would otherwise lose: Multi-AZ and deletion protection.
@@ -412,5 +427,8 @@ def test_status_reports_release_services_and_database_without_changes(ansible, m
     assert all(s["revision"].startswith(f"{NAME}-{s['name']}:") for s in report["services"]), report["services"]
     assert report["database"]["status"] == "available"
     assert report["database"]["latest_snapshot"] == state["restore_from"]
+    # the three restores of this module each kept the old instance
+    assert len(report["database"]["replaced_instances"]) == 3, report["database"]
+    assert all(i.startswith(f"{INSTANCE}-replaced-") for i in report["database"]["replaced_instances"])
     check = ansible("playbooks/status.yml", check=True)
     assert check.rc == 0 and check.changed == 0, check.summary()
