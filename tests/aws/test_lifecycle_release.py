@@ -371,3 +371,12 @@ def test_rollback_with_restore_database_restores_the_snapshot_taken_before_the_r
     tags = {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=replaced[0]["DBInstanceArn"])["TagList"]}
     assert "webstack:replaced-at" in tags, tags
     assert rolled_back_from["snapshot_id"] in json.dumps(tags), tags
+
+
+def test_every_revision_the_ledger_references_is_still_active(env, ecs, s3):
+    """keep_revisions (sandbox: 3) deregisters old revisions after a deploy, never one a rollback may need."""
+    releases = ledger(s3)["releases"]
+    for name in SERVICES:
+        active = set(ecs.list_task_definitions(familyPrefix=f"{NAME}-{name}", status="ACTIVE")["taskDefinitionArns"])
+        referenced = {r["revisions"][name] for r in releases if name in r.get("revisions", {})}
+        assert referenced and referenced <= active, (name, referenced - active)
