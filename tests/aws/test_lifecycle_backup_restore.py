@@ -14,6 +14,7 @@ import hashlib
 import json
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
 from awsharness import free_port, mutating
@@ -220,10 +221,10 @@ def test_backup_with_pg_dump_uploads_a_verified_dump(ansible, rds, s3, pg, state
     listing = subprocess.run([PG_RESTORE, "-l", str(dump)], capture_output=True, text=True, check=True).stdout
     assert "TABLE public backup_probe" in listing, listing
     assert "TABLE DATA public backup_probe" in listing, listing
-    # the password never shows, the local dump directory is gone
+    # the password never shows; the local directory of the dump and the passfile is gone
     assert pg.password not in result.stdout + result.stderr
-    leftovers = list(tmp_path.parent.glob("rds_backup.*"))
-    assert not any(p.is_dir() and any(p.iterdir()) for p in leftovers)
+    workdir = Path(result.result_of("Create a temporary directory for the dump")["path"])
+    assert workdir.name.startswith("rds_backup.") and not workdir.exists(), workdir
     state["dump_key"] = key
 
 
