@@ -206,6 +206,13 @@ def test_rollback_puts_every_service_on_the_recorded_revisions_of_the_previous_r
                                                                                        s3):
     doc_before = ledger(s3)
     baseline = doc_before["releases"][0]
+    before = services_state(ecs)
+    check = run(ansible, moto_server, "playbooks/rollback.yml", record=True, check=True, diff=True)
+    assert check.rc == 0, check.summary()
+    report = check.result_of("Report the rollback")["msg"]
+    assert "would roll back from 2.0.0 to 1.0.0" in report, report
+    assert mutating(check.calls) == [] and services_state(ecs) == before and ledger(s3) == doc_before
+
     result = run(ansible, moto_server, "playbooks/rollback.yml", extra_vars=env["db_vars"])
     assert result.rc == 0, result.summary()
 
