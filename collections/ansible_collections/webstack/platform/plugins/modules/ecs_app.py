@@ -15,6 +15,7 @@ description:
     managed execution policy plus read access to exactly the secrets the containers reference) and a task
     role; one CloudWatch log group per process with a retention; one Fargate task definition per process
     (non-root user, read-only root filesystem with a writable C(/tmp) volume, secrets only as C(valueFrom),
+    container memory equal to the task's,
     awslogs); one service per process in private subnets without public IP, deployment circuit breaker with
     rollback, minimum 100% / maximum 200%, health-check grace period and load balancer for web-facing
     processes; a CPU target-tracking scaling policy with min/max tasks per service.
@@ -438,6 +439,9 @@ class EcsApp:
             "name": proc["name"],
             "image": image or self.p["image"],
             "essential": True,
+            # The container's hard limit is the whole task's memory: no limit beyond the task size on Fargate,
+            # and one-off tasks (migrations, RunTask) get an explicit container size (the emulator needs it).
+            "memory": int(proc["memory"]),
             "user": self.p["user"],
             "readonlyRootFilesystem": ro,
             "environment": _by_name([{"name": k, "value": str(v)} for k, v in (self.p["environment"] or {}).items()]),
