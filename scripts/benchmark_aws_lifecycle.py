@@ -17,10 +17,9 @@ CPU time = user + system seconds of the tool's processes (ansible-playbook and i
 not the emulator's. API calls come from the emulator's recorder; "mutating" = anything but Describe/List/Get/Head.
 
 Migrations: by default the deploy applies them from the controller to a real PostgreSQL container
-(tests/aws/pgcontainer.py, `-e webstack_aws_db_address=127.0.0.1:<port>`), because moto 5.2.5 answers RunTask for
-the sandbox's task definitions with an internal error (it sums container-level memory, which Fargate task
-definitions need not set). `--migrate ecs-task` tries the one-off ECS task path anyway; `--migrate off` skips them
-(`-e ecs_release_migrate=false`, the closest to what ecs-deploy does).
+(tests/aws/pgcontainer.py, `-e webstack_aws_db_address=127.0.0.1:<port>`). `--migrate ecs-task` runs them as the
+one-off ECS task instead (on the emulator the task always exits 0: it runs no container); `--migrate off` skips
+them (`-e ecs_release_migrate=false`, the closest to what ecs-deploy does).
 
 Usage: scripts/benchmark-aws-lifecycle [--migrate controller|ecs-task|off] [--json FILE] [--calls]
                                        [--ecs-deploy-spec SPEC]
@@ -94,18 +93,6 @@ def manifest(version: str) -> str:
         "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 4096, "digest": layer}],
     })
 
-
-def allow_plain_http_to_the_bucket(server: MotoServer) -> None:
-    """Emulator limitation (as in tests/aws/test_lifecycle_release.py): moto 5.2.5 applies the bucket policy's
-    DenyInsecureTransport statement (role aws_storage) without evaluating its aws:SecureTransport condition, so
-    every object request to the bucket (the release ledger) is denied, and the emulator speaks plain HTTP anyway.
-    Only that statement is removed; real S3 lets the modules' HTTPS requests through."""
-    s3 = server.client("s3")
-    bucket = f"{STACK}-backups-logs"
-    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
-    kept = [st for st in policy["Statement"] if "aws:SecureTransport" not in json.dumps(st.get("Condition", {}))]
-    if len(kept) != len(policy["Statement"]):
-        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({**policy, "Statement": kept}))
 
 
 def service_tags(server: MotoServer) -> dict:
@@ -217,7 +204,6 @@ def main(argv=None) -> int:
             print(provision.summary(), file=sys.stderr)
             raise SystemExit("provision of the sandbox failed")
         print(f"sandbox provisioned in {time.monotonic() - t0:.0f} s", file=sys.stderr)
-        allow_plain_http_to_the_bucket(server)
         ecr = server.client("ecr")
         for tag in (OLD, NEW):
             ecr.put_image(repositoryName=REPOSITORY, imageManifest=manifest(tag), imageTag=tag)

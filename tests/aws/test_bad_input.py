@@ -33,6 +33,8 @@ CASES = {
     "prod without multi-az": ("prod", {"rds_multi_az": False}, ["rds_multi_az"]),
     "prod without encryption": ("prod", {"rds_storage_encrypted": False}, ["rds_storage_encrypted"]),
     "prod with a single nat": ("prod", {"vpc_nat_gateways": "single"}, ["vpc_nat_gateways", "nat_per_az"]),
+    "plain http to a prod bucket": ("prod", {"aws_storage_bucket_deny_insecure_transport": False},
+                                    ["aws_storage_bucket_deny_insecure_transport", "only the sandbox"]),
     "prod redis without encryption": ("prod", {"elasticache_at_rest_encryption": False}, ["elasticache_at_rest_encryption"]),
     "unknown prod override": ("prod", {"webstack_aws_prod_safety_overrides": ["everything"]},
                               ["webstack_aws_prod_safety_overrides"]),

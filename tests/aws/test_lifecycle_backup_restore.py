@@ -66,21 +66,10 @@ def elasticache(provisioned, moto_server):
     return moto_server.client("elasticache")
 
 
-def allow_plain_http_to_the_bucket(s3) -> None:
-    """Emulator limitation: moto 5.2.5 applies a bucket-policy Deny whose Condition it cannot evaluate
-    (`aws:SecureTransport`, statement DenyInsecureTransport of role aws_storage) unconditionally to every object
-    GET/PUT/HEAD (403), and the emulator speaks plain HTTP anyway; real S3 lets the modules' HTTPS requests
-    through. Only that statement is removed; the rest of the policy stays (same as test_lifecycle_release.py)."""
-    policy = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])
-    kept = [st for st in policy["Statement"] if "aws:SecureTransport" not in json.dumps(st.get("Condition", {}))]
-    assert len(kept) == len(policy["Statement"]) - 1, policy
-    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({**policy, "Statement": kept}))
-
 
 @pytest.fixture(scope="module")
 def seeded(rds, s3):
     """A ledger referencing LEDGER_SNAPSHOT, that snapshot, a foreign snapshot and two old dumps."""
-    allow_plain_http_to_the_bucket(s3)
     rds.create_db_snapshot(DBSnapshotIdentifier=LEDGER_SNAPSHOT, DBInstanceIdentifier=INSTANCE)
     rds.create_db_snapshot(DBSnapshotIdentifier=FOREIGN_SNAPSHOT, DBInstanceIdentifier=INSTANCE)
     ledger = {"schema": 1, "current": "1.0.0", "releases": [{

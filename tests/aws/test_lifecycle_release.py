@@ -40,21 +40,10 @@ def _manifest(version: str) -> str:
     })
 
 
-def allow_plain_http_to_the_bucket(s3) -> None:
-    """Emulator limitation: moto 5.2.5 applies a bucket-policy Deny whose Condition it cannot evaluate
-    (`aws:SecureTransport`, statement DenyInsecureTransport of role aws_storage) unconditionally to every object
-    GET/PUT/HEAD, and the emulator speaks plain HTTP anyway. Real S3 lets the modules' HTTPS requests through.
-    Only that statement is removed; the rest of the policy stays."""
-    policy = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])
-    kept = [st for st in policy["Statement"] if "aws:SecureTransport" not in json.dumps(st.get("Condition", {}))]
-    assert len(kept) == len(policy["Statement"]) - 1, policy
-    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({**policy, "Statement": kept}))
-
 
 @pytest.fixture(scope="module")
 def env(provisioned, moto_server):
     """The provisioned sandbox with images 1.0.0 and 2.0.0 in ECR and a PostgreSQL container."""
-    allow_plain_http_to_the_bucket(moto_server.client("s3"))
     ecr = moto_server.client("ecr")
     for version in ("1.0.0", "2.0.0"):
         ecr.put_image(repositoryName=REPOSITORY, imageManifest=_manifest(version), imageTag=version)
@@ -86,27 +75,6 @@ def services_state(ecs) -> dict:
         out[svc["serviceName"]] = {"arn": arn, "image": container["image"]}
     return out
 
-
-REGISTRABLE = ("family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions", "volumes",
-               "placementConstraints", "requiresCompatibilities", "cpu", "memory", "runtimePlatform")
-
-
-def give_containers_memory(ecs) -> dict:
-    """Emulator limitation: moto 5.2.5's RunTask sums the CONTAINER-level memory of the task definition and fails
-    (HTTP 500) when a container has none; Fargate task definitions (role ecs_service) set it at task level only,
-    which real ECS accepts. Before the ECS-task migration path can run on the emulator, every service is put on a
-    copy of its revision whose containers also carry memory (= the task's); nothing else changes.
-    Returns service -> new revision ARN."""
-    out = {}
-    for svc in ecs.describe_services(cluster=NAME, services=list(SERVICES))["services"]:
-        td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
-        spec = {k: td[k] for k in REGISTRABLE if td.get(k) not in (None, [], {})}
-        for container in spec["containerDefinitions"]:
-            container.setdefault("memory", int(td["memory"]))
-        arn = ecs.register_task_definition(**spec)["taskDefinition"]["taskDefinitionArn"]
-        ecs.update_service(cluster=NAME, service=svc["serviceName"], taskDefinition=arn)
-        out[svc["serviceName"]] = arn
-    return out
 
 
 def ledger(s3) -> dict:
@@ -303,7 +271,6 @@ def test_smoke_failure_puts_every_service_back_on_its_previous_revision(env, ans
 # --- ECS-task migration path (no reachable database address) ---------------------------------------------------
 def test_deploy_without_a_reachable_address_migrates_in_an_ecs_task_of_the_new_revision(env, ansible, moto_server, ecs,
                                                                                         s3):
-    give_containers_memory(ecs)  # emulator limitation, see there
     before, doc_before = services_state(ecs), ledger(s3)
     assert {s["image"].rsplit(":", 1)[1] for s in before.values()} == {"1.0.0"}
     result = run(ansible, moto_server, "playbooks/deploy.yml", extra_vars={"app_version": "2.0.0"})
