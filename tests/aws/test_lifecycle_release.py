@@ -42,7 +42,7 @@ def _manifest(version: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def env(provisioned, moto_server):
+def env(provisioned, moto_server, docker_images):  # docker_images: webstack/postgres:15 built when missing
     """The provisioned sandbox with images 1.0.0 and 2.0.0 in ECR and a PostgreSQL container."""
     ecr = moto_server.client("ecr")
     for version in ("1.0.0", "2.0.0"):

@@ -53,12 +53,9 @@ def port_is_free(port):
 
 
 @pytest.fixture(scope="module")
-def pg(tmp_path_factory):
+def pg(tmp_path_factory, docker_images):  # docker_images: webstack/postgres:15 built when missing
     """A webstack/postgres:15 container on a free 127.0.0.1 port below 32768 (clear of the ephemeral range)."""
-    if docker("info", check=False, timeout=30).returncode != 0:
-        pytest.skip("Docker engine not running")
-    if docker("image", "inspect", PG_IMAGE, check=False).returncode != 0:
-        pytest.skip(f"{PG_IMAGE} not built (run the docker_images role / scripts/up first)")
+    assert docker("image", "inspect", PG_IMAGE, check=False).returncode == 0, f"{PG_IMAGE} not built"
     name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
     secrets = tmp_path_factory.mktemp("appmig-secrets")
     secrets.chmod(0o755)
@@ -206,8 +203,7 @@ def test_database_migrated_by_the_role_is_up_to_date_for_the_app(pg, database, t
 @pytest.fixture(scope="module")
 def app_image(pg):
     """The app image built from images/app/Dockerfile with this working tree's app/ (removed afterwards)."""
-    if docker("image", "inspect", BASE_IMAGE, check=False).returncode != 0:
-        pytest.skip(f"{BASE_IMAGE} not built")
+    assert docker("image", "inspect", BASE_IMAGE, check=False).returncode == 0, f"{BASE_IMAGE} not built"
     tag = f"{PREFIX}app:{uuid.uuid4().hex[:8]}"
     docker("build", "-q", "-f", str(ROOT / "images" / "app" / "Dockerfile"), "--build-arg", f"BASE_IMAGE={BASE_IMAGE}",
            "--build-arg", "APP_VERSION=9.9.9-appmig", "-t", tag, str(APP), timeout=900)
