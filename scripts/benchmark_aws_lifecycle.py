@@ -17,7 +17,7 @@ CPU time = user + system seconds of the tool's processes (ansible-playbook and i
 not the emulator's. API calls come from the emulator's recorder; "mutating" = anything but Describe/List/Get/Head.
 
 Migrations: by default the deploy applies them from the controller to a real PostgreSQL container
-(tests/aws/pgcontainer.py, `-e webstack_aws_db_address=127.0.0.1:<port>`). `--migrate ecs-task` runs them as the
+(tests/pgcontainer.py via awsharness.sandbox_pg(), `-e webstack_aws_db_address=127.0.0.1:<port>`). `--migrate ecs-task` runs them as the
 one-off ECS task instead (on the emulator the task always exits 0: it runs no container); `--migrate off` skips
 them (`-e ecs_release_migrate=false`, the closest to what ecs-deploy does).
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import hashlib
 import json
 import os
 import resource
@@ -41,8 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "aws"))
 
-from awsharness import REGION, MotoServer, mutating, run_playbook  # noqa: E402
-from pgcontainer import PgContainer  # noqa: E402
+from awsharness import REGION, MotoServer, ecr_image_manifest, mutating, run_playbook, sandbox_pg  # noqa: E402
 
 BENCH_VENV = ROOT / ".venv-bench"
 ECS_DEPLOY_SPEC = "ecs-deploy==1.17.0"
@@ -80,19 +78,6 @@ def ensure_bench_venv(spec: str = ECS_DEPLOY_SPEC) -> Path:
                    check=True)
     stamp.write_text(spec + "\n")
     return ecs
-
-
-def manifest(version: str) -> str:
-    """A Docker v2 image manifest for the tag (ECR stores it; no layer is ever pulled on the emulator)."""
-    config = "sha256:" + hashlib.sha256(f"webstack-app-{version}".encode()).hexdigest()
-    layer = "sha256:" + hashlib.sha256(f"layer-{version}".encode()).hexdigest()
-    return json.dumps({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1024, "digest": config},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 4096, "digest": layer}],
-    })
-
 
 
 def service_tags(server: MotoServer) -> dict:
@@ -182,7 +167,7 @@ def main(argv=None) -> int:
 
     ecs_cli = ensure_bench_venv(args.ecs_deploy_spec)
     version = subprocess.run([str(ecs_cli), "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    pg = PgContainer().start() if args.migrate == "controller" else None
+    pg = sandbox_pg().start() if args.migrate == "controller" else None
     deploy_vars = {"app_version": NEW}
     migrations = {"controller": "migrations from the controller",
                   "ecs-task": "migration task", "off": "no migrations"}[args.migrate]
@@ -206,7 +191,7 @@ def main(argv=None) -> int:
         print(f"sandbox provisioned in {time.monotonic() - t0:.0f} s", file=sys.stderr)
         ecr = server.client("ecr")
         for tag in (OLD, NEW):
-            ecr.put_image(repositoryName=REPOSITORY, imageManifest=manifest(tag), imageTag=tag)
+            ecr.put_image(repositoryName=REPOSITORY, imageManifest=ecr_image_manifest(tag), imageTag=tag)
         verify(server, OLD)
 
         rollout_wait = "yes: rollout"

@@ -2,15 +2,22 @@
 
 Nothing here mocks Ansible or boto3: playbooks run as a user runs them, against the moto server
 (`moto_server`) listening on a free port of 127.0.0.1, which the tests start and stop themselves.
-Also used by `scripts/benchmark-aws`.
+Also used by `scripts/benchmark-aws` and `scripts/benchmark-aws-lifecycle`.
+
+- `sandbox_pg()`: a real PostgreSQL container (tests/pgcontainer.py) standing in for the sandbox's RDS instance
+  as the "reachable database address": the sandbox's master user, password and database name.
+- `ecr_image_manifest(tag)`: a Docker v2 image manifest to put into the sandbox's ECR repository (PutImage).
 """
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
+import secrets
 import socket
+import string
 import subprocess
 import sys
 import tempfile
@@ -23,6 +30,14 @@ from urllib.parse import parse_qs, urlparse
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "ansible-playbook").exists() else Path(sys.executable).parent
 REGION = "eu-west-1"
+if str(ROOT / "tests") not in sys.path:  # tests/pgcontainer.py, when imported from a script
+    sys.path.insert(0, str(ROOT / "tests"))
+
+from pgcontainer import PgContainer  # noqa: E402
+
+SANDBOX_SECRET = ROOT / ".secrets" / "sandbox" / "rds_master_password"
+SANDBOX_DB_USER = "webstack_admin"  # inventories/sandbox/group_vars/all/rds.yml rds_master_username
+SANDBOX_DB_NAME = "webstack"  # roles/rds/defaults rds_database_name
 
 # Action-name prefixes of the query/JSON protocols that change state. Everything else (Describe*, List*,
 # Get*, Head*) only reads.
@@ -33,6 +48,44 @@ MUTATING_PREFIXES = (
     "Change", "Reset", "Subscribe", "Unsubscribe", "Publish", "Rotate", "Copy", "Upload", "Increase",
     "Decrease", "Failover", "Test", "Batch", "Restore", "Accept", "Reject", "Cancel", "Purge", "Promote",
 )
+
+
+def sandbox_master_password() -> str:
+    """The sandbox's RDS master password, created the way the inventory's password lookup creates it.
+
+    ansible.builtin.password(length=32, chars=ascii_letters+digits) stores the bare password (plus a
+    newline) and reads an existing file back as is, so a file written here is what the playbooks use.
+    """
+    if not SANDBOX_SECRET.exists():
+        SANDBOX_SECRET.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        alphabet = string.ascii_letters + string.digits
+        value = "".join(secrets.choice(alphabet) for _ in range(32))
+        fd = os.open(SANDBOX_SECRET, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value + "\n")
+    return SANDBOX_SECRET.read_text().splitlines()[0].split(" salt=", 1)[0]
+
+
+def sandbox_pg() -> PgContainer:
+    """A PostgreSQL container (not started) as the sandbox's database: `webstack_aws_db_address=pg.address`.
+
+    Same master user, password (`vault_rds_master_password` reads the file above) and database name as the
+    sandbox's RDS instance, which lives in the emulator with no engine behind it. Named `awstest-pg-<random>`.
+    """
+    return PgContainer(prefix="awstest-", label="aws", user=SANDBOX_DB_USER, password=sandbox_master_password(),
+                       database=SANDBOX_DB_NAME)
+
+
+def ecr_image_manifest(tag: str) -> str:
+    """A Docker v2 image manifest for `tag`, to put into ECR with PutImage (the emulator never pulls a layer)."""
+    config = "sha256:" + hashlib.sha256(f"webstack-app-{tag}".encode()).hexdigest()
+    layer = "sha256:" + hashlib.sha256(f"layer-{tag}".encode()).hexdigest()
+    return json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1024, "digest": config},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 4096, "digest": layer}],
+    })
 
 
 def free_port() -> int:

@@ -2,14 +2,17 @@
 
 - `moto_server` (session): a moto server on a free 127.0.0.1 port, started here and stopped at the end.
 - `moto` (function): the same server, reset (no resources, empty recording) before the test.
-- `ansible`: runs a playbook against the emulator, e.g. `ansible("playbooks/provision.yml", check=True)`.
-- `provisioned` (module scope helper `provision_sandbox`): a converged sandbox for read-back tests.
+- `ansible`: runs a playbook against the emulator, e.g. `ansible("playbooks/provision.yml", check=True)`;
+  with `record=True` the API calls the run made are in `result.calls` (the recorder, started and stopped around it).
+- `provisioned` (module scope): a converged sandbox for read-back tests.
+- `ec2`, `ecs`, `elasticache`, `elbv2`, `cloudwatch`, `rds`, `s3` (module scope): boto3 clients of the emulator
+  that depend on `provisioned`, so a test or fixture asking for one reads back the module's provisioned sandbox.
 
-Recorder: `moto.recorder_start()`, `calls = moto.recorder_stop()`, `mutating(calls)`.
+Recorder: `result = ansible(..., record=True)` then `mutating(result.calls)`; or `moto.recorder_start()`,
+`calls = moto.recorder_stop()`.
 """
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
@@ -38,8 +41,15 @@ def moto(moto_server):
 
 @pytest.fixture(scope="session")
 def ansible(moto_server):
-    """`ansible(playbook, check=False, diff=False, extra_vars=None, tags=None, inventory="sandbox")`."""
-    return functools.partial(run_playbook, endpoint_url=moto_server.url)
+    """`ansible(playbook, check=False, diff=False, extra_vars=None, tags=None, inventory="sandbox", record=False)`."""
+    def run(playbook: str, *, record: bool = False, **kwargs):
+        if record:
+            moto_server.recorder_start()
+        result = run_playbook(playbook, endpoint_url=moto_server.url, **kwargs)
+        if record:
+            result.calls = moto_server.recorder_stop()
+        return result
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +59,17 @@ def provisioned(moto_server, ansible):
     Returns the first run's result; `result.calls` holds the API calls it made (recorder).
     """
     moto_server.reset()
-    moto_server.recorder_start()
-    result = ansible("playbooks/provision.yml")
-    result.calls = moto_server.recorder_stop()
+    result = ansible("playbooks/provision.yml", record=True)
     assert result.rc == 0, result.summary()
     return result
+
+
+def _sandbox_client(service: str):
+    def client(provisioned, moto_server):
+        return moto_server.client(service)
+    client.__doc__ = f"A boto3 {service} client of the emulator, after the module's sandbox is provisioned."
+    return pytest.fixture(scope="module", name=service)(client)
+
+
+SANDBOX_CLIENTS = ("ec2", "ecs", "elasticache", "elbv2", "cloudwatch", "rds", "s3")
+globals().update({f"{service}_client": _sandbox_client(service) for service in SANDBOX_CLIENTS})

@@ -15,21 +15,6 @@ WEB_FACING = {"web": f"{NAME}-web", "api": f"{NAME}-api"}
 
 
 @pytest.fixture(scope="module")
-def ecs(provisioned, moto_server):
-    return moto_server.client("ecs")
-
-
-@pytest.fixture(scope="module")
-def elbv2(provisioned, moto_server):
-    return moto_server.client("elbv2")
-
-
-@pytest.fixture(scope="module")
-def cloudwatch(provisioned, moto_server):
-    return moto_server.client("cloudwatch")
-
-
-@pytest.fixture(scope="module")
 def load_balancer(elbv2):
     lbs = elbv2.describe_load_balancers(Names=[NAME])["LoadBalancers"]
     assert len(lbs) == 1

@@ -1,5 +1,5 @@
 """backup.yml, restore.yml and status.yml on the aws sandbox (roles rds_backup, aws_status), end to end against
-the moto server, read back with boto3; the pg_dump part against a real PostgreSQL container (pgcontainer.py)
+the moto server, read back with boto3; the pg_dump part against a real PostgreSQL container (awsharness.sandbox_pg())
 through the reachable-address option.
 
 One sandbox is provisioned for the module and the tests run in file order on its state: three backups (retention
@@ -17,8 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from awsharness import free_port, mutating
-from pgcontainer import PgContainer
+from awsharness import free_port, mutating, sandbox_pg
 
 pytestmark = pytest.mark.aws
 
@@ -47,27 +46,6 @@ def state():
 
 
 @pytest.fixture(scope="module")
-def rds(provisioned, moto_server):
-    return moto_server.client("rds")
-
-
-@pytest.fixture(scope="module")
-def s3(provisioned, moto_server):
-    return moto_server.client("s3")
-
-
-@pytest.fixture(scope="module")
-def ecs(provisioned, moto_server):
-    return moto_server.client("ecs")
-
-
-@pytest.fixture(scope="module")
-def elasticache(provisioned, moto_server):
-    return moto_server.client("elasticache")
-
-
-
-@pytest.fixture(scope="module")
 def seeded(rds, s3):
     """A ledger referencing LEDGER_SNAPSHOT, that snapshot, a foreign snapshot and two old dumps."""
     rds.create_db_snapshot(DBSnapshotIdentifier=LEDGER_SNAPSHOT, DBInstanceIdentifier=INSTANCE)
@@ -85,7 +63,7 @@ def seeded(rds, s3):
 @pytest.fixture(scope="module")
 def pg(docker_images):
     """A real PostgreSQL server (the sandbox's "reachable database address") with a table to find in the dump."""
-    container = PgContainer().start()
+    container = sandbox_pg().start()
     container.query("CREATE TABLE backup_probe (id int PRIMARY KEY, note text NOT NULL)")
     container.query("INSERT INTO backup_probe SELECT g, 'row ' || g FROM generate_series(1, 500) g")
     yield container
@@ -106,9 +84,9 @@ def tags_of(rds, arn) -> dict:
     return {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=arn)["TagList"]}
 
 
-def backup(ansible, check=False, **extra):
-    return ansible("playbooks/backup.yml", check=check, extra_vars={"rds_backup_keep_snapshots": KEEP,
-                                                       "rds_backup_redis_keep_snapshots": KEEP, **extra})
+def backup(ansible, check=False, record=False, **extra):
+    return ansible("playbooks/backup.yml", check=check, record=record,
+                   extra_vars={"rds_backup_keep_snapshots": KEEP, "rds_backup_redis_keep_snapshots": KEEP, **extra})
 
 
 def new_backup(before: dict, after: dict) -> str:
@@ -235,13 +213,11 @@ def test_retention_keeps_the_newest_and_spares_ledger_and_foreign_snapshots(ansi
     state["restore_from"] = latest[0]
 
 
-def test_backup_check_mode_changes_nothing(ansible, moto_server, rds, elasticache, s3, pg, state):
+def test_backup_check_mode_changes_nothing(ansible, rds, elasticache, s3, pg, state):
     snapshots, redis = sorted(backup_snapshots(rds)), redis_backups(elasticache)
-    moto_server.recorder_start()
-    result = backup(ansible, check=True, rds_backup_pg_dump=True, webstack_aws_db_address=pg.address)
-    calls = moto_server.recorder_stop()
+    result = backup(ansible, check=True, record=True, rds_backup_pg_dump=True, webstack_aws_db_address=pg.address)
     assert result.rc == 0, result.summary()
-    assert mutating(calls) == [], [str(c) for c in mutating(calls)]
+    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
     assert sorted(backup_snapshots(rds)) == snapshots and redis_backups(elasticache) == redis
     assert any("would take RDS snapshot" in str(res.get("msg", "")) for _n, _h, res in result.tasks()), result.summary()
 
@@ -258,12 +234,10 @@ PREFLIGHT_REFUSALS = {
 
 
 @pytest.mark.parametrize("case", list(PREFLIGHT_REFUSALS))
-def test_restore_refused_in_preflight_naming_the_variable_without_api_calls(case, ansible, moto_server, rds, state):
+def test_restore_refused_in_preflight_naming_the_variable_without_api_calls(case, ansible, rds, state):
     extra, expected = PREFLIGHT_REFUSALS[case]
     extra = {k: v.replace("{latest}", state["restore_from"]) for k, v in extra.items()}
-    moto_server.recorder_start()
-    result = ansible("playbooks/restore.yml", extra_vars=extra)
-    calls = moto_server.recorder_stop()
+    result = ansible("playbooks/restore.yml", record=True, extra_vars=extra)
     assert result.rc != 0, result.summary()
     failed = result.failed_tasks()
     assert len(failed) == 1, result.summary()
@@ -271,30 +245,26 @@ def test_restore_refused_in_preflight_naming_the_variable_without_api_calls(case
     failing_plays = [play["play"]["name"] for play in result.data["plays"]
                      for task in play["tasks"] for res in task["hosts"].values() if res.get("failed")]
     assert failing_plays == ["Preflight"], failing_plays
-    assert [str(c) for c in calls] == [], "preflight must refuse before any API call"
+    assert [str(c) for c in result.calls] == [], "preflight must refuse before any API call"
     assert [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]] == [INSTANCE]
 
 
-def test_restore_time_outside_the_window_fails_naming_it_before_any_change(ansible, moto_server, rds):
-    moto_server.recorder_start()
-    result = ansible("playbooks/restore.yml",
+def test_restore_time_outside_the_window_fails_naming_it_before_any_change(ansible, rds):
+    result = ansible("playbooks/restore.yml", record=True,
                      extra_vars={"confirm_restore": NAME, "restore_time": "2000-01-01T00:00:00Z"})
-    calls = moto_server.recorder_stop()
     assert result.rc != 0, result.summary()
     messages = " ".join(m for _t, m in result.failed_tasks())
     assert "restore_time" in messages and "2000-01-01" in messages, result.summary()
-    assert mutating(calls) == [], [str(c) for c in mutating(calls)]
+    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
     assert [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]] == [INSTANCE]
 
 
-def test_restore_check_mode_reports_the_plan_and_changes_nothing(ansible, moto_server, rds, ecs, state):
+def test_restore_check_mode_reports_the_plan_and_changes_nothing(ansible, rds, ecs, state):
     services = {s["serviceName"]: s["taskDefinition"] for s in ecs.describe_services(cluster=NAME, services=list(SERVICES))["services"]}
-    moto_server.recorder_start()
-    result = ansible("playbooks/restore.yml", check=True,
+    result = ansible("playbooks/restore.yml", check=True, record=True,
                      extra_vars={"confirm_restore": NAME, "restore_snapshot": state["restore_from"]})
-    calls = moto_server.recorder_stop()
     assert result.rc == 0, result.summary()
-    assert mutating(calls) == [], [str(c) for c in mutating(calls)]
+    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
     plan = result.result_of("Report the restore")["msg"]
     assert plan.startswith("check mode: would restore") and state["restore_from"] in plan, plan
     assert [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]] == [INSTANCE]
@@ -323,11 +293,9 @@ def test_restore_from_a_backup_keeps_every_setting_and_rolls_the_services(ansibl
     before = {n: s["taskDefinition"] for n, s in
               ((s["serviceName"], s) for s in ecs.describe_services(cluster=NAME, services=list(SERVICES))["services"])}
 
-    moto_server.recorder_start()
-    result = ansible("playbooks/restore.yml",
+    result = ansible("playbooks/restore.yml", record=True,
                      extra_vars={"confirm_restore": NAME, "restore_snapshot": state["restore_from"]})
-    moto_server.recorder_stop()
-    entries = raw_recording(moto_server)
+    entries = raw_recording(moto_server)  # the recording of that run, with the ECS request bodies
     assert result.rc == 0, result.summary()
     state["restore_seconds"] = result.seconds
 
@@ -403,13 +371,10 @@ def test_restore_whose_verification_fails_says_so_and_resumes_with_its_stamp(ans
 
 
 # --- status --------------------------------------------------------------------------------------------------
-def test_status_reports_release_services_and_database_without_changes(ansible, moto_server, state):
-    moto_server.recorder_start()
-    result = ansible("playbooks/status.yml")
-    calls = moto_server.recorder_stop()
-    assert result.rc == 0, result.summary()
-    assert result.changed == 0, result.summary()
-    assert mutating(calls) == [], [str(c) for c in mutating(calls)]
+def test_status_reports_release_services_and_database_without_changes(ansible, state):
+    result = ansible("playbooks/status.yml", record=True)
+    assert result.rc == 0 and result.changed == 0, result.summary()
+    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
     report = result.result_of("Assemble the report")["ansible_facts"]["aws_status_report"]
     assert report["release"]["current"] == "1.0.0"
     assert sorted(s["name"] for s in report["services"]) == sorted(SERVICES)

@@ -1,6 +1,6 @@
 """Release lifecycle on the aws platform (role ecs_release): deploy.yml, rollback.yml, migrate.yml on a provisioned
 sandbox (moto server, services reporting running tasks) with the SQL parts against a real PostgreSQL container
-(tests/aws/pgcontainer.py) through `-e webstack_aws_db_address=127.0.0.1:<port>`.
+(awsharness.sandbox_pg(), tests/pgcontainer.py) through `-e webstack_aws_db_address=127.0.0.1:<port>`.
 
 One provision per module; the tests run in file order and each builds on the emulator state the previous left:
   deploy 2.0.0 -> re-deploy (no-op) -> --check deploy 1.0.0 -> rollback (to the baseline 1.0.0) -> bad input
@@ -11,12 +11,10 @@ alone. The application images are manifests put into the sandbox's ECR repositor
 """
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
-from awsharness import ROOT, free_port, mutating
-from pgcontainer import PgContainer
+from awsharness import ROOT, ecr_image_manifest, free_port, mutating, sandbox_pg
 
 pytestmark = pytest.mark.aws
 
@@ -29,39 +27,17 @@ DB_INSTANCE = f"{NAME}-postgres"
 MIGRATIONS = ["0001_create_items.sql", "0002_add_items_category.sql"]
 
 
-def _manifest(version: str) -> str:
-    digest = "sha256:" + hashlib.sha256(f"webstack-app-{version}".encode()).hexdigest()
-    layer = "sha256:" + hashlib.sha256(f"layer-{version}".encode()).hexdigest()
-    return json.dumps({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1024, "digest": digest},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 4096, "digest": layer}],
-    })
-
-
-
 @pytest.fixture(scope="module")
 def env(provisioned, moto_server, docker_images):  # docker_images: webstack/postgres:15 built when missing
     """The provisioned sandbox with images 1.0.0 and 2.0.0 in ECR and a PostgreSQL container."""
     ecr = moto_server.client("ecr")
     for version in ("1.0.0", "2.0.0"):
-        ecr.put_image(repositoryName=REPOSITORY, imageManifest=_manifest(version), imageTag=version)
-    pg = PgContainer().start()
+        ecr.put_image(repositoryName=REPOSITORY, imageManifest=ecr_image_manifest(version), imageTag=version)
+    pg = sandbox_pg().start()
     try:
         yield {"pg": pg, "db_vars": {"webstack_aws_db_address": pg.address}}
     finally:
         pg.stop()
-
-
-@pytest.fixture(scope="module")
-def ecs(moto_server):
-    return moto_server.client("ecs")
-
-
-@pytest.fixture(scope="module")
-def s3(moto_server):
-    return moto_server.client("s3")
 
 
 def services_state(ecs) -> dict:
@@ -81,17 +57,19 @@ def ledger(s3) -> dict:
     return json.loads(s3.get_object(Bucket=BUCKET, Key=LEDGER_KEY)["Body"].read())
 
 
-def run(ansible, moto_server, playbook, *, record=False, **kw):
-    if record:
-        moto_server.recorder_start()
-    result = ansible(playbook, **kw)
-    if record:
-        result.calls = moto_server.recorder_stop()
-    return result
-
-
 def failure_text(result) -> str:
     return " ".join(msg for _name, msg in result.failed_tasks())
+
+
+def refused_before_any_change(ansible, ecs, s3, playbook, extra_vars):
+    """Run a playbook that must fail before changing anything: no mutating API call, every service and the
+    ledger as they were. Returns the result (for the failure messages)."""
+    before, doc_before = services_state(ecs), ledger(s3)
+    result = ansible(playbook, record=True, extra_vars=extra_vars)
+    assert result.rc != 0, result.summary()
+    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
+    assert services_state(ecs) == before and ledger(s3) == doc_before
+    return result
 
 
 # --- deploy ----------------------------------------------------------------------------------------------
@@ -99,7 +77,7 @@ def test_deploy_records_baseline_migrates_after_snapshot_and_switches_every_serv
     before = services_state(ecs)
     assert {s["image"].rsplit(":", 1)[1] for s in before.values()} == {"1.0.0"}, before
 
-    result = run(ansible, moto_server, "playbooks/deploy.yml", extra_vars={"app_version": "2.0.0", **env["db_vars"]})
+    result = ansible("playbooks/deploy.yml", extra_vars={"app_version": "2.0.0", **env["db_vars"]})
     assert result.rc == 0, result.summary()
 
     after = services_state(ecs)
@@ -138,10 +116,10 @@ def test_deploy_records_baseline_migrates_after_snapshot_and_switches_every_serv
     assert snaps[0]["SnapshotType"] == "manual"
 
 
-def test_redeploy_of_the_live_version_changes_nothing(env, ansible, moto_server, ecs, s3):
+def test_redeploy_of_the_live_version_changes_nothing(env, ansible, ecs, s3):
     before, doc_before = services_state(ecs), ledger(s3)
-    result = run(ansible, moto_server, "playbooks/deploy.yml", record=True,
-                 extra_vars={"app_version": "2.0.0", **env["db_vars"]})
+    result = ansible("playbooks/deploy.yml", record=True,
+                     extra_vars={"app_version": "2.0.0", **env["db_vars"]})
     assert result.rc == 0, result.summary()
     assert result.changed == 0, result.summary()
     assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
@@ -149,16 +127,16 @@ def test_redeploy_of_the_live_version_changes_nothing(env, ansible, moto_server,
     assert services_state(ecs) == before
     assert ledger(s3) == doc_before
     # and --check --diff on the converged environment reports nothing either
-    check = run(ansible, moto_server, "playbooks/deploy.yml", record=True, check=True, diff=True,
-                extra_vars={"app_version": "2.0.0", **env["db_vars"]})
+    check = ansible("playbooks/deploy.yml", record=True, check=True, diff=True,
+                    extra_vars={"app_version": "2.0.0", **env["db_vars"]})
     assert check.rc == 0 and check.changed == 0, check.summary()
     assert mutating(check.calls) == []
 
 
-def test_check_mode_deploy_reports_the_plan_and_changes_nothing(env, ansible, moto_server, ecs, s3):
+def test_check_mode_deploy_reports_the_plan_and_changes_nothing(env, ansible, ecs, s3):
     before, doc_before = services_state(ecs), ledger(s3)
-    result = run(ansible, moto_server, "playbooks/deploy.yml", record=True, check=True, diff=True,
-                 extra_vars={"app_version": "1.0.0", **env["db_vars"]})
+    result = ansible("playbooks/deploy.yml", record=True, check=True, diff=True,
+                     extra_vars={"app_version": "1.0.0", **env["db_vars"]})
     assert result.rc == 0, result.summary()
     assert result.changed > 0, "check mode must report that the deploy would change the services"
     report = result.result_of("Report what check mode would do")["msg"]
@@ -170,18 +148,17 @@ def test_check_mode_deploy_reports_the_plan_and_changes_nothing(env, ansible, mo
 
 
 # --- rollback --------------------------------------------------------------------------------------------
-def test_rollback_puts_every_service_on_the_recorded_revisions_of_the_previous_release(env, ansible, moto_server, ecs,
-                                                                                       s3):
+def test_rollback_puts_every_service_on_the_recorded_revisions_of_the_previous_release(env, ansible, ecs, s3):
     doc_before = ledger(s3)
     baseline = doc_before["releases"][0]
     before = services_state(ecs)
-    check = run(ansible, moto_server, "playbooks/rollback.yml", record=True, check=True, diff=True)
+    check = ansible("playbooks/rollback.yml", record=True, check=True, diff=True)
     assert check.rc == 0, check.summary()
     report = check.result_of("Report the rollback")["msg"]
     assert "would roll back from 2.0.0 to 1.0.0" in report, report
     assert mutating(check.calls) == [] and services_state(ecs) == before and ledger(s3) == doc_before
 
-    result = run(ansible, moto_server, "playbooks/rollback.yml", extra_vars=env["db_vars"])
+    result = ansible("playbooks/rollback.yml", extra_vars=env["db_vars"])
     assert result.rc == 0, result.summary()
 
     after = services_state(ecs)
@@ -199,35 +176,23 @@ def test_rollback_puts_every_service_on_the_recorded_revisions_of_the_previous_r
 
 
 # --- bad input: fails before any change, naming the variable -------------------------------------------------
-def test_rollback_to_a_version_not_in_the_ledger_fails_before_any_change(env, ansible, moto_server, ecs, s3):
-    before, doc_before = services_state(ecs), ledger(s3)
-    result = run(ansible, moto_server, "playbooks/rollback.yml", record=True, extra_vars={"rollback_to": "9.9.9"})
-    assert result.rc != 0
+def test_rollback_to_a_version_not_in_the_ledger_fails_before_any_change(env, ansible, ecs, s3):
+    result = refused_before_any_change(ansible, ecs, s3, "playbooks/rollback.yml", {"rollback_to": "9.9.9"})
     text = failure_text(result)
     assert "rollback_to 9.9.9" in text and "1.0.0, 2.0.0" in text, result.summary()
-    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
-    assert services_state(ecs) == before and ledger(s3) == doc_before
 
 
-def test_deploy_of_an_unknown_version_fails_before_any_change(env, ansible, moto_server, ecs, s3):
-    before, doc_before = services_state(ecs), ledger(s3)
-    result = run(ansible, moto_server, "playbooks/deploy.yml", record=True,
-                 extra_vars={"app_version": "9.9.9", **env["db_vars"]})
-    assert result.rc != 0
+def test_deploy_of_an_unknown_version_fails_before_any_change(env, ansible, ecs, s3):
+    result = refused_before_any_change(ansible, ecs, s3, "playbooks/deploy.yml",
+                                       {"app_version": "9.9.9", **env["db_vars"]})
     text = failure_text(result)
     assert "app_version 9.9.9" in text and "does not exist" in text, result.summary()
-    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
-    assert services_state(ecs) == before and ledger(s3) == doc_before
 
 
-def test_rollback_with_restore_database_needs_the_confirmation(env, ansible, moto_server, ecs, s3):
-    before, doc_before = services_state(ecs), ledger(s3)
-    result = run(ansible, moto_server, "playbooks/rollback.yml", record=True,
-                 extra_vars={"restore_database": True, "rollback_to": "2.0.0"})
-    assert result.rc != 0
+def test_rollback_with_restore_database_needs_the_confirmation(env, ansible, ecs, s3):
+    result = refused_before_any_change(ansible, ecs, s3, "playbooks/rollback.yml",
+                                       {"restore_database": True, "rollback_to": "2.0.0"})
     assert "confirm_restore" in failure_text(result), result.summary()
-    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
-    assert services_state(ecs) == before and ledger(s3) == doc_before
 
 
 # --- a failing migration stops the deploy before any service switches -------------------------------------------
@@ -236,8 +201,8 @@ def test_failing_migration_stops_the_deploy_before_any_service_switches(env, ans
         (tmp_path / name).write_bytes((ROOT / "app" / "migrations" / name).read_bytes())
     (tmp_path / "0003_broken.sql").write_text("ALTER TABLE public.no_such_table ADD COLUMN note text;\n")
     before, doc_before = services_state(ecs), ledger(s3)
-    result = run(ansible, moto_server, "playbooks/deploy.yml",
-                 extra_vars={"app_version": "2.0.0", "ecs_release_migrations_dir": str(tmp_path), **env["db_vars"]})
+    result = ansible("playbooks/deploy.yml",
+                     extra_vars={"app_version": "2.0.0", "ecs_release_migrations_dir": str(tmp_path), **env["db_vars"]})
     assert result.rc != 0
     text = failure_text(result)
     assert "deploy of 2.0.0 failed" in text and "migration 0003_broken.sql failed" in text, result.summary()
@@ -251,12 +216,12 @@ def test_failing_migration_stops_the_deploy_before_any_service_switches(env, ans
 
 
 # --- a failed smoke test puts every service back ---------------------------------------------------------------
-def test_smoke_failure_puts_every_service_back_on_its_previous_revision(env, ansible, moto_server, ecs, s3):
+def test_smoke_failure_puts_every_service_back_on_its_previous_revision(env, ansible, ecs, s3):
     before, doc_before = services_state(ecs), ledger(s3)
     closed = free_port()  # nothing listens there
-    result = run(ansible, moto_server, "playbooks/deploy.yml",
-                 extra_vars={"app_version": "2.0.0", "ecs_release_smoke_base_url": f"http://127.0.0.1:{closed}",
-                             **env["db_vars"]})
+    result = ansible("playbooks/deploy.yml",
+                     extra_vars={"app_version": "2.0.0", "ecs_release_smoke_base_url": f"http://127.0.0.1:{closed}",
+                                 **env["db_vars"]})
     assert result.rc != 0
     text = failure_text(result)
     assert "deploy of 2.0.0 failed" in text and "smoke test of http://127.0.0.1" in text, result.summary()
@@ -273,7 +238,7 @@ def test_deploy_without_a_reachable_address_migrates_in_an_ecs_task_of_the_new_r
                                                                                         s3):
     before, doc_before = services_state(ecs), ledger(s3)
     assert {s["image"].rsplit(":", 1)[1] for s in before.values()} == {"1.0.0"}
-    result = run(ansible, moto_server, "playbooks/deploy.yml", extra_vars={"app_version": "2.0.0"})
+    result = ansible("playbooks/deploy.yml", extra_vars={"app_version": "2.0.0"})
     assert result.rc == 0, result.summary()
 
     after = services_state(ecs)
@@ -297,12 +262,12 @@ def test_migrate_yml_plans_through_the_address_and_runs_an_ecs_task_without_it(e
     doc_before = ledger(s3)
     current = doc_before["releases"][-1]
     # controller path: nothing pending -> no snapshot, no change at all
-    result = run(ansible, moto_server, "playbooks/migrate.yml", record=True, extra_vars=env["db_vars"])
+    result = ansible("playbooks/migrate.yml", record=True, extra_vars=env["db_vars"])
     assert result.rc == 0 and result.changed == 0, result.summary()
     assert mutating(result.calls) == [] and ledger(s3) == doc_before
 
     # ECS-task path: a snapshot, a task of the current release's revision, recorded as a migrate entry
-    result = run(ansible, moto_server, "playbooks/migrate.yml")
+    result = ansible("playbooks/migrate.yml")
     assert result.rc == 0, result.summary()
     entry = ledger(s3)["releases"][-1]
     assert (entry["action"], entry["version"], entry["previous"]) == ("migrate", current["version"], current["previous"])
@@ -325,8 +290,8 @@ def test_rollback_with_restore_database_restores_the_snapshot_taken_before_the_r
     target = [r for r in doc_before["releases"] if r["version"] == rolled_back_from["previous"]][-1]
     original = rds.describe_db_instances(DBInstanceIdentifier=DB_INSTANCE)["DBInstances"][0]
 
-    result = run(ansible, moto_server, "playbooks/rollback.yml",
-                 extra_vars={"restore_database": True, "confirm_restore": NAME})
+    result = ansible("playbooks/rollback.yml",
+                     extra_vars={"restore_database": True, "confirm_restore": NAME})
     assert result.rc == 0, result.summary()
 
     assert {n: s["arn"] for n, s in services_state(ecs).items()} == target["revisions"]

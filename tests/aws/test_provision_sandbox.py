@@ -13,11 +13,6 @@ SECRETS = ROOT / ".secrets" / "sandbox"
 
 
 @pytest.fixture(scope="module")
-def ec2(moto_server):
-    return moto_server.client("ec2")
-
-
-@pytest.fixture(scope="module")
 def vpc(provisioned, ec2):
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [NAME]}])["Vpcs"]
     assert len(vpcs) == 1
@@ -40,22 +35,18 @@ def test_first_run_creates_everything(provisioned):
     assert len(mutating(provisioned.calls)) > 0
 
 
-def test_second_run_changes_nothing(provisioned, moto_server, ansible):
-    moto_server.recorder_start()
-    again = ansible("playbooks/provision.yml")
-    calls = moto_server.recorder_stop()
+def test_second_run_changes_nothing(provisioned, ansible):
+    again = ansible("playbooks/provision.yml", record=True)
     assert again.rc == 0, again.summary()
     assert again.changed == 0, again.summary()
-    assert [str(c) for c in mutating(calls)] == []
+    assert [str(c) for c in mutating(again.calls)] == []
 
 
-def test_check_diff_on_converged_reports_nothing(provisioned, moto_server, ansible):
-    moto_server.recorder_start()
-    check = ansible("playbooks/provision.yml", check=True, diff=True)
-    calls = moto_server.recorder_stop()
+def test_check_diff_on_converged_reports_nothing(provisioned, ansible):
+    check = ansible("playbooks/provision.yml", check=True, diff=True, record=True)
     assert check.rc == 0, check.summary()
     assert check.changed == 0, check.summary()
-    assert [str(c) for c in mutating(calls)] == []
+    assert [str(c) for c in mutating(check.calls)] == []
 
 
 def test_long_creations_started_before_any_is_waited_on(provisioned):

@@ -8,9 +8,7 @@ Everything started here is named `appmig-<id>` and removed at the end.
 """
 import json
 import os
-import random
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from pgcontainer import PgContainer  # tests/pgcontainer.py
 
 psycopg2 = pytest.importorskip("psycopg2")
 
@@ -27,7 +26,6 @@ pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app"
 SHIPPED_DIR = APP / "migrations"
-PG_IMAGE = "webstack/postgres:15"
 BASE_IMAGE = "webstack/base:bookworm"
 PREFIX = "appmig-"
 
@@ -43,66 +41,20 @@ def docker(*args, check=True, timeout=300):
     return res
 
 
-def port_is_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture(scope="module")
-def pg(tmp_path_factory, docker_images):  # docker_images: webstack/postgres:15 built when missing
-    """A webstack/postgres:15 container on a free 127.0.0.1 port below 32768 (clear of the ephemeral range)."""
-    assert docker("image", "inspect", PG_IMAGE, check=False).returncode == 0, f"{PG_IMAGE} not built"
-    name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
-    secrets = tmp_path_factory.mktemp("appmig-secrets")
-    secrets.chmod(0o755)
-    password = uuid.uuid4().hex
-    pwfile = secrets / "postgres_password"
-    pwfile.write_text(password + "\n")
-    pwfile.chmod(0o644)  # read by uid postgres in this container and uid 10001 in the app container
-    port = None
-    try:
-        for _ in range(20):
-            candidate = random.randint(20000, 32000)
-            if not port_is_free(candidate):
-                continue
-            res = docker("run", "-d", "--name", name, "--label", "webstack.test=appmig",
-                         "-e", "POSTGRES_PASSWORD_FILE=/run/webstack/postgres_password",
-                         "-v", f"{secrets}:/run/webstack:ro", "-p", f"127.0.0.1:{candidate}:5432", PG_IMAGE,
-                         check=False)
-            if res.returncode == 0:
-                port = candidate
-                break
-            docker("rm", "-f", name, check=False)
-            if "port is already allocated" not in res.stderr and "address already in use" not in res.stderr:
-                raise AssertionError(res.stderr)
-        assert port, "no free port for the PostgreSQL container"
-        deadline = time.monotonic() + 90
-        while True:
-            status = docker("inspect", "-f", "{{.State.Health.Status}} {{.State.Status}}", name).stdout.split()
-            if status[0] == "healthy":
-                break
-            assert status[1] == "running" and time.monotonic() < deadline, docker("logs", name, check=False).stderr
-            time.sleep(1)
-        yield {"name": name, "port": port, "password": password, "pwfile": pwfile, "secrets": secrets}
-    finally:
-        docker("rm", "-f", "-v", name, check=False)
-
-
-def connect(pg, dbname="postgres"):
-    return psycopg2.connect(host="127.0.0.1", port=pg["port"], user="postgres", password=pg["password"],
-                            dbname=dbname, connect_timeout=10)
+def pg(docker_images):  # docker_images: webstack/postgres:15 built when missing
+    """A webstack/postgres:15 container (tests/pgcontainer.py): user `postgres` with a password of its own, on a free
+    127.0.0.1 port below 32768; named `appmig-pg-<id>`, removed with its volume at the end."""
+    container = PgContainer(prefix=PREFIX).start(timeout=90)
+    yield container
+    container.stop()
 
 
 @pytest.fixture
 def database(pg, request):
     """A fresh database per test, dropped afterwards."""
     name = "t_" + "".join(ch if ch.isalnum() else "_" for ch in request.node.name.lower())[:50]
-    conn = connect(pg)
-    conn.autocommit = True
+    conn = pg.connect()  # autocommit
     with conn.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
         cur.execute(f'CREATE DATABASE "{name}"')
@@ -113,13 +65,7 @@ def database(pg, request):
 
 
 def query(pg, dbname, sql, params=None):
-    conn = connect(pg, dbname)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    return pg.query(sql, params, database=dbname)
 
 
 def recorded(pg, dbname):
@@ -128,8 +74,8 @@ def recorded(pg, dbname):
 
 def app_env(pg, dbname, **extra):
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(APP), "PYTHONDONTWRITEBYTECODE": "1",
-           "APP_DATABASE_HOST": "127.0.0.1", "APP_DATABASE_PORT": str(pg["port"]), "APP_DATABASE_NAME": dbname,
-           "APP_DATABASE_USER": "postgres", "APP_DATABASE_PASSWORD_FILE": str(pg["pwfile"]),
+           "APP_DATABASE_HOST": "127.0.0.1", "APP_DATABASE_PORT": str(pg.port), "APP_DATABASE_NAME": dbname,
+           "APP_DATABASE_USER": "postgres", "APP_DATABASE_PASSWORD_FILE": str(pg.password_file),
            "APP_DATABASE_SSLMODE": "disable", "WEBSTACK_APP_MIGRATIONS_DIR": str(SHIPPED_DIR)}
     env.update(extra)
     return env
@@ -160,8 +106,8 @@ def role(pg, dbname, migrations_list, tmp_path):
         ]}]))
     extra = tmp_path / "role-vars.json"
     extra.write_text(json.dumps({
-        "migrations_list": migrations_list, "migrations_db_host": "127.0.0.1", "migrations_db_port": pg["port"],
-        "migrations_db_name": dbname, "migrations_db_user": "postgres", "migrations_db_password": pg["password"],
+        "migrations_list": migrations_list, "migrations_db_host": "127.0.0.1", "migrations_db_port": pg.port,
+        "migrations_db_name": dbname, "migrations_db_user": "postgres", "migrations_db_password": pg.password,
         "migrations_db_ssl_mode": "disable", "ansible_python_interpreter": sys.executable}))
     extra.chmod(0o600)
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
@@ -215,14 +161,14 @@ def test_database_migrated_by_the_app_image_is_up_to_date_for_the_role(pg, datab
     # As the ECS task runs it: the image's own migrations, uid 10001, the password injected as APP_DATABASE_PASSWORD
     # (task definition `secrets` valueFrom; `-e NAME` takes the value from docker's environment, off the command line).
     res = subprocess.run(
-        ["docker", "run", "--rm", "--name", f"{PREFIX}task-{uuid.uuid4().hex[:6]}", "--network", f"container:{pg['name']}",
+        ["docker", "run", "--rm", "--name", f"{PREFIX}task-{uuid.uuid4().hex[:6]}", "--network", f"container:{pg.name}",
          "-e", "APP_DATABASE_HOST=127.0.0.1", "-e", "APP_DATABASE_PORT=5432", "-e", f"APP_DATABASE_NAME={database}",
          "-e", "APP_DATABASE_USER=postgres", "-e", "APP_DATABASE_PASSWORD", "-e", "APP_DATABASE_SSLMODE=prefer",
          app_image, "python3", "-m", "webstack_app", "migrate"],
-        env=dict(os.environ, APP_DATABASE_PASSWORD=pg["password"]), capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, APP_DATABASE_PASSWORD=pg.password), capture_output=True, text=True, timeout=120,
         check=False)
     assert res.returncode == 0, res.stderr
-    assert pg["password"] not in res.stdout + res.stderr
+    assert pg.password not in res.stdout + res.stderr
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     names = [m["name"] for m in shipped()]
     assert summary["status"] == "ok" and summary["applied"] == names
@@ -284,7 +230,7 @@ def test_lock_timeout_is_set_per_migration(pg, database, tmp_path):
     assert app_migrate(pg, database)[0] == 0
     directory = copy_shipped(tmp_path)
     (directory / "0903_needs_lock.sql").write_text("ALTER TABLE items ADD COLUMN locked_out int;\n")
-    blocker = connect(pg, database)
+    blocker = pg.connect(database, autocommit=False)  # a transaction, held open below
     try:
         with blocker.cursor() as cur:
             cur.execute("SELECT count(*) FROM items")  # open transaction holds ACCESS SHARE on items

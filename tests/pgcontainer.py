@@ -1,18 +1,19 @@
-"""A real PostgreSQL server in a container for the aws tests' SQL parts (the "reachable database address").
+"""A real PostgreSQL server in a container (the project's webstack/postgres:15 image) for tests and benchmarks.
 
-The sandbox's RDS instance lives in the emulator, which has no database engine behind it. The tests point
-`webstack_aws_db_address` at this container instead: same master user (`rds_master_username` of the sandbox,
-`webstack_admin`), same password (the sandbox secret file `.secrets/sandbox/rds_master_password`, which the
-inventory's `vault_rds_master_password` lookup reads), same database name (`rds_database_name`, `webstack`).
+Used by the aws tests and `scripts/benchmark-aws-lifecycle` as the sandbox's "reachable database address" (through
+`awsharness.sandbox_pg()`, which sets the sandbox's master user, password and database) and by
+tests/e2e/test_app_migrate.py (user `postgres`, a password of its own).
 
     from pgcontainer import PgContainer
-    with PgContainer() as pg:                     # or pg = PgContainer().start(); ...; pg.stop()
-        ansible(..., extra_vars={"webstack_aws_db_address": pg.address})
+    with PgContainer(prefix="appmig-") as pg:     # or pg = PgContainer(...).start(); ...; pg.stop()
+        pg.address, pg.port, pg.password, pg.password_file
         with pg.connect() as conn: ...
 
-Container and volume are named `awstest-pg-<random>` (label `webstack.test=aws`), published on a free
-127.0.0.1 port below 32768 (clear of the kernel's ephemeral range), and removed by `stop()`.
-The image `webstack/postgres:15` must exist locally (role docker_images builds it; nothing is pulled).
+Container and volume are named `<prefix>pg-<random>` (label `webstack.test=<label>`), published on a free
+127.0.0.1 port below 32768 (clear of the kernel's ephemeral range), and both are removed by `stop()`.
+The password reaches initdb as a file (POSTGRES_PASSWORD_FILE), never on a command line or in the environment.
+The image must exist locally (the `docker_images` fixture / role docker_images builds it; nothing is pulled).
+tests/ is on sys.path under pytest (tests/conftest.py's directory); scripts insert it themselves.
 """
 from __future__ import annotations
 
@@ -21,35 +22,13 @@ import random
 import secrets
 import shutil
 import socket
-import string
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "webstack/postgres:15"
-PREFIX = "awstest-"
-SANDBOX_SECRET = ROOT / ".secrets" / "sandbox" / "rds_master_password"
-SANDBOX_USER = "webstack_admin"  # inventories/sandbox/group_vars/all/rds.yml rds_master_username
-SANDBOX_DATABASE = "webstack"  # roles/rds/defaults rds_database_name
 PORT_RANGE = (20000, 32767)
-
-
-def sandbox_master_password() -> str:
-    """The sandbox's RDS master password, created the way the inventory's password lookup creates it.
-
-    ansible.builtin.password(length=32, chars=ascii_letters+digits) stores the bare password (plus a
-    newline) and reads an existing file back as is, so a file written here is what the playbooks use.
-    """
-    if not SANDBOX_SECRET.exists():
-        SANDBOX_SECRET.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        alphabet = string.ascii_letters + string.digits
-        value = "".join(secrets.choice(alphabet) for _ in range(32))
-        fd = os.open(SANDBOX_SECRET, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value + "\n")
-    return SANDBOX_SECRET.read_text().splitlines()[0].split(" salt=", 1)[0]
 
 
 def _docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -71,19 +50,21 @@ def _port_is_free(port: int) -> bool:
 class PgContainer:
     """Start/stop one PostgreSQL container; `address` is "127.0.0.1:<port>"."""
 
-    def __init__(self, *, user: str = SANDBOX_USER, password: str | None = None,
-                 database: str = SANDBOX_DATABASE, image: str = IMAGE, name: str | None = None):
+    def __init__(self, *, prefix: str, label: str | None = None, user: str = "postgres",
+                 password: str | None = None, database: str = "postgres", image: str = IMAGE):
+        if not prefix.endswith("-"):
+            raise ValueError(f"prefix must end with '-': {prefix!r}")
         self.user = user
-        self.password = password if password is not None else sandbox_master_password()
+        self.password = password if password is not None else secrets.token_hex(16)
         self.database = database
         self.image = image
-        self.name = name or f"{PREFIX}pg-{secrets.token_hex(4)}"
-        if not self.name.startswith(PREFIX):
-            raise ValueError(f"container name must start with {PREFIX!r}: {self.name}")
+        self.name = f"{prefix}pg-{secrets.token_hex(4)}"
+        self.label = f"webstack.test={label or prefix.rstrip('-')}"
         self.volume = f"{self.name}-data"
         self.host = "127.0.0.1"
         self.port: int | None = None
         self._secret_dir: str | None = None
+        self.password_file: Path | None = None  # the password as a file on the controller (while started)
         self.started_seconds: float | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -96,18 +77,18 @@ class PgContainer:
         # reads it; nobody else on the host can reach it). Removed in stop().
         self._secret_dir = tempfile.mkdtemp(prefix=f"{self.name}-")
         os.chmod(self._secret_dir, 0o700)
-        secret_file = Path(self._secret_dir) / "password"
+        secret_file = self.password_file = Path(self._secret_dir) / "password"
         secret_file.write_text(self.password + "\n")
         secret_file.chmod(0o444)
         try:
-            _docker("volume", "create", "--label", "webstack.test=aws", self.volume)
+            _docker("volume", "create", "--label", self.label, self.volume)
             last_error = ""
             for _attempt in range(20):
                 port = random.randint(*PORT_RANGE)  # noqa: S311  a port number, not a secret
                 if not _port_is_free(port):
                     continue
                 proc = _docker(
-                    "run", "-d", "--name", self.name, "--label", "webstack.test=aws",
+                    "run", "-d", "--name", self.name, "--label", self.label,
                     "-p", f"127.0.0.1:{port}:5432",
                     "-v", f"{self.volume}:/var/lib/postgresql/data",
                     "-v", f"{secret_file}:/run/secrets/postgres_password:ro",
@@ -160,6 +141,7 @@ class PgContainer:
         if self._secret_dir:
             shutil.rmtree(self._secret_dir, ignore_errors=True)
             self._secret_dir = None
+            self.password_file = None
 
     def __enter__(self) -> "PgContainer":
         return self.start()
@@ -173,25 +155,26 @@ class PgContainer:
         """`webstack_aws_db_address` value: "127.0.0.1:<port>"."""
         return f"{self.host}:{self.port}"
 
-    def connect(self, database: str | None = None):
-        """A psycopg2 connection as the master user (autocommit)."""
+    def connect(self, database: str | None = None, *, autocommit: bool = True):
+        """A psycopg2 connection as the master user (autocommit unless told otherwise)."""
         import psycopg2
 
         conn = psycopg2.connect(host=self.host, port=self.port, user=self.user, password=self.password,
                                 dbname=database or self.database, connect_timeout=5)
-        conn.autocommit = True
+        conn.autocommit = autocommit
         return conn
 
-    def query(self, sql: str, params: tuple = (), database: str | None = None) -> list[tuple]:
+    def query(self, sql: str, params: tuple | None = None, database: str | None = None) -> list[tuple]:
+        """Run one statement (autocommit); its rows, or [] for a statement that returns none."""
         conn = self.connect(database)
         try:
             with conn.cursor() as cur:
-                cur.execute(sql, params)
+                cur.execute(sql, params or None)
                 return cur.fetchall() if cur.description else []
         finally:
             conn.close()
 
 
 if __name__ == "__main__":  # manual check: start, show the address, query, stop
-    with PgContainer() as pg:
+    with PgContainer(prefix="pgcheck-") as pg:
         print(pg.name, pg.address, f"{pg.started_seconds:.1f}s", pg.query("select version()")[0][0])
