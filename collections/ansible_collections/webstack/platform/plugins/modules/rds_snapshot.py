@@ -151,185 +151,36 @@ kept:
   elements: str
 """
 
-import time
-
-try:
-    import botocore
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
-
-NOT_FOUND = ("DBSnapshotNotFound", "DBSnapshotNotFoundFault")
-ALREADY_EXISTS = ("DBSnapshotAlreadyExists", "DBSnapshotAlreadyExistsFault")
-FAILED_STATES = ("failed", "incompatible-restore", "incompatible-parameters")
-
-# Clock and sleep are module-level so unit tests can run the wait loop on a fake clock.
-now = time.monotonic
-sleep = time.sleep
+from ansible_collections.webstack.platform.plugins.module_utils import snapshots
 
 
-def describe_snapshot(client, snapshot_id):
-    try:
-        found = client.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id, aws_retry=True)["DBSnapshots"]
-    except is_boto3_error_code(NOT_FOUND):
-        return None
-    return found[0] if found else None
+class RDSSnapshots(snapshots.SnapshotService):
+    service = "rds"
+    label = "DB instance"
+    owner_option, id_option = "db_instance_identifier", "snapshot_identifier"
+    owner_key, id_key, arn_key, status_key = "DBInstanceIdentifier", "DBSnapshotIdentifier", "DBSnapshotArn", "Status"
+    list_key, item_key = "DBSnapshots", "DBSnapshot"
+    describe_op, create_op, delete_op = "describe_db_snapshots", "create_db_snapshot", "delete_db_snapshot"
+    manual_filter = {"SnapshotType": "manual"}
+    not_found = ("DBSnapshotNotFound", "DBSnapshotNotFoundFault")
+    already_exists = ("DBSnapshotAlreadyExists", "DBSnapshotAlreadyExistsFault")
+    failed_states = ("failed", "incompatible-restore", "incompatible-parameters")
+    retry_codes = ("InvalidDBInstanceState",)
 
+    def created_at(self, snapshot):
+        return snapshot.get("SnapshotCreateTime")
 
-def manual_snapshots(client, instance):
-    paginator = client.get_paginator("describe_db_snapshots")
-    result = AWSRetry.jittered_backoff()(paginator.paginate(
-        DBInstanceIdentifier=instance, SnapshotType="manual").build_full_result)()
-    return [s for s in result.get("DBSnapshots", []) if s.get("DBInstanceIdentifier") == instance]
+    def progress_text(self, snapshot):
+        progress = snapshot.get("PercentProgress")
+        return f", {'unknown' if progress is None else progress}% progress"
 
-
-def summary(snapshot):
-    created = snapshot.get("SnapshotCreateTime")
-    out = {"id": snapshot["DBSnapshotIdentifier"], "arn": snapshot.get("DBSnapshotArn", ""),
-           "status": snapshot.get("Status", ""),
-           "created": created.isoformat() if hasattr(created, "isoformat") else (created or ""),
-           "db_instance_identifier": snapshot.get("DBInstanceIdentifier", "")}
-    if snapshot.get("PercentProgress") is not None:
-        out["percent_progress"] = snapshot["PercentProgress"]
-    return out
-
-
-def wait_available(module, client, snapshot):
-    p = module.params
-    snapshot_id = snapshot["DBSnapshotIdentifier"]
-    deadline = now() + p["wait_timeout"]
-    while True:
-        status = snapshot.get("Status")
-        if status == "available":
-            return snapshot
-        if status in FAILED_STATES:
-            module.fail_json(msg=f"snapshot {snapshot_id} of {p['db_instance_identifier']} is {status}",
-                             snapshot=summary(snapshot))
-        if now() >= deadline:
-            progress = snapshot.get("PercentProgress")
-            module.fail_json(
-                msg=f"snapshot {snapshot_id} of {p['db_instance_identifier']} stuck: status {status}, "
-                    f"{'unknown' if progress is None else progress}% progress after {p['wait_timeout']} s "
-                    f"(wait_timeout); it was left as it is",
-                snapshot=summary(snapshot))
-        sleep(max(0, min(p["poll_interval"], deadline - now())))
-        current = describe_snapshot(client, snapshot_id)
-        if current is None:
-            module.fail_json(msg=f"snapshot {snapshot_id} disappeared while waiting for it to become available")
-        snapshot = current
-
-
-def sort_key(snapshot):
-    # Newest first; a snapshot AWS has not stamped yet (still creating) counts as the newest.
-    created = snapshot.get("SnapshotCreateTime")
-    stamp = created.timestamp() if hasattr(created, "timestamp") else float("inf")
-    return (stamp, snapshot["DBSnapshotIdentifier"])
-
-
-def prune(module, client, current_id):
-    """Return (deleted ids, kept ids)."""
-    p = module.params
-    prefix = p["prefix"]
-    snapshots = [s for s in manual_snapshots(client, p["db_instance_identifier"])
-                 if s["DBSnapshotIdentifier"].startswith(prefix)]
-    if current_id and current_id.startswith(prefix) and not any(
-            s["DBSnapshotIdentifier"] == current_id for s in snapshots):
-        snapshots.append({"DBSnapshotIdentifier": current_id})  # check mode: the one that would be created
-    snapshots.sort(key=sort_key, reverse=True)
-    protected = set(p["protected"]) | ({current_id} if current_id else set())
-    counted = 0
-    deleted, kept = [], []
-    for snap in snapshots:
-        snap_id = snap["DBSnapshotIdentifier"]
-        if snap_id in protected and snap_id != current_id:
-            kept.append(snap_id)
-            continue
-        available = snap.get("Status", "available") == "available"  # "would be created" counts as available
-        if not available or snap_id == current_id or counted < p["keep"]:
-            counted += 1 if available else 0
-            kept.append(snap_id)
-            continue
-        deleted.append(snap_id)
-    if not module.check_mode:
-        for snap_id in deleted:
-            try:
-                client.delete_db_snapshot(DBSnapshotIdentifier=snap_id, aws_retry=True)
-            except is_boto3_error_code(NOT_FOUND):
-                pass  # deleted meanwhile
-    return deleted, kept
-
-
-def run(module, client):
-    p = module.params
-    instance = p["db_instance_identifier"]
-    snapshot_id = p["snapshot_identifier"] or ""
-    changed = False
-    result_snapshot = {}
-    if snapshot_id:
-        snapshot = describe_snapshot(client, snapshot_id)
-        if snapshot is not None and snapshot.get("DBInstanceIdentifier") != instance:
-            module.fail_json(msg=f"snapshot_identifier {snapshot_id} already exists and is a snapshot of "
-                                 f"{snapshot.get('DBInstanceIdentifier')}, not of {instance}")
-        if snapshot is None:
-            changed = True
-            if module.check_mode:
-                result_snapshot = {"id": snapshot_id, "arn": "", "status": "", "created": "",
-                                   "db_instance_identifier": instance}
-            else:
-                request = {"DBInstanceIdentifier": instance, "DBSnapshotIdentifier": snapshot_id}
-                if p["tags"]:
-                    request["Tags"] = ansible_dict_to_boto3_tag_list(p["tags"])
-                try:
-                    snapshot = client.create_db_snapshot(aws_retry=True, **request)["DBSnapshot"]
-                except is_boto3_error_code(ALREADY_EXISTS):
-                    # Created meanwhile by a concurrent run: wait for it like an existing one.
-                    changed = False
-                    snapshot = describe_snapshot(client, snapshot_id)
-                    if snapshot is None:
-                        module.fail_json(msg=f"snapshot {snapshot_id} reported as existing but cannot be read")
-        if snapshot is not None:
-            if p["wait"] and not module.check_mode:
-                snapshot = wait_available(module, client, snapshot)
-            result_snapshot = summary(snapshot)
-
-    deleted, kept = [], []
-    if p["keep"] > 0:
-        deleted, kept = prune(module, client, snapshot_id)
-    module.exit_json(changed=changed or bool(deleted), snapshot=result_snapshot, deleted=deleted, kept=kept)
+    def extra_summary(self, snapshot):
+        progress = snapshot.get("PercentProgress")
+        return {} if progress is None else {"percent_progress": progress}
 
 
 def main():
-    argument_spec = dict(
-        db_instance_identifier=dict(type="str", required=True),
-        snapshot_identifier=dict(type="str", default=""),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=1800),
-        poll_interval=dict(type="int", default=10),
-        tags=dict(type="dict", default={}),
-        keep=dict(type="int", default=0),
-        prefix=dict(type="str"),
-        protected=dict(type="list", elements="str", default=[]),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    p = module.params
-    if p["keep"] < 0:
-        module.fail_json(msg=f"keep must be 0 (no pruning) or more, got {p['keep']}")
-    if p["wait_timeout"] < 0 or p["poll_interval"] < 0:
-        module.fail_json(msg="wait_timeout and poll_interval must not be negative")
-    if p["prefix"] is None:
-        p["prefix"] = f"{p['db_instance_identifier']}-"
-    if p["keep"] and not p["prefix"]:
-        module.fail_json(msg="prefix must not be empty when keep is set (it limits which snapshots are pruned)")
-    client = module.client("rds", retry_decorator=AWSRetry.jittered_backoff(
-        catch_extra_error_codes=["InvalidDBInstanceState"]))
-    try:
-        run(module, client)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg=f"Failed to snapshot DB instance {p['db_instance_identifier']}")
+    snapshots.main(RDSSnapshots())
 
 
 if __name__ == "__main__":

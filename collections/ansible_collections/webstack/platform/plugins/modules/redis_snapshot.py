@@ -138,186 +138,42 @@ kept:
   elements: str
 """
 
-import time
-
-try:
-    import botocore
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
-
-NOT_FOUND = ("SnapshotNotFoundFault", "SnapshotNotFound")
-ALREADY_EXISTS = ("SnapshotAlreadyExistsFault", "SnapshotAlreadyExists")
-FAILED_STATES = ("failed",)
-
-# Clock and sleep are module-level so unit tests can run the wait loop on a fake clock.
-now = time.monotonic
-sleep = time.sleep
+from ansible_collections.webstack.platform.plugins.module_utils import snapshots
 
 
-def describe_snapshot(client, name):
-    try:
-        found = client.describe_snapshots(SnapshotName=name, aws_retry=True)["Snapshots"]
-    except is_boto3_error_code(NOT_FOUND):
-        return None
-    return found[0] if found else None
+class ElastiCacheSnapshots(snapshots.SnapshotService):
+    service = "elasticache"
+    label = "replication group"
+    owner_option, id_option = "replication_group_id", "snapshot_name"
+    owner_key, id_key, arn_key, status_key = "ReplicationGroupId", "SnapshotName", "ARN", "SnapshotStatus"
+    list_key, item_key = "Snapshots", "Snapshot"
+    describe_op, create_op, delete_op = "describe_snapshots", "create_snapshot", "delete_snapshot"
+    manual_filter = {"SnapshotSource": "user"}
+    not_found = ("SnapshotNotFoundFault", "SnapshotNotFound")
+    already_exists = ("SnapshotAlreadyExistsFault", "SnapshotAlreadyExists")
+    # A group that is modifying / snapshotting already answers InvalidReplicationGroupState: retried.
+    retry_codes = ("InvalidReplicationGroupState", "InvalidReplicationGroupStateFault")
 
+    def belongs_to(self, snapshot, owner):
+        # Snapshots of a cluster-mode-disabled group may name only the member cache cluster (<group>-00N).
+        if snapshot.get("ReplicationGroupId"):
+            return snapshot["ReplicationGroupId"] == owner
+        return (snapshot.get("CacheClusterId") or "").startswith(f"{owner}-")
 
-def belongs_to(snapshot, group):
-    # Snapshots of a cluster-mode-disabled group may name only the member cache cluster (<group>-00N).
-    if snapshot.get("ReplicationGroupId"):
-        return snapshot["ReplicationGroupId"] == group
-    return (snapshot.get("CacheClusterId") or "").startswith(f"{group}-")
+    def owner_of(self, snapshot):
+        return snapshot.get("ReplicationGroupId") or snapshot.get("CacheClusterId")
 
+    def is_manual(self, snapshot):
+        return snapshot.get("SnapshotSource", "manual") != "automated"
 
-def manual_snapshots(client, group):
-    paginator = client.get_paginator("describe_snapshots")
-    result = AWSRetry.jittered_backoff()(paginator.paginate(
-        ReplicationGroupId=group, SnapshotSource="user").build_full_result)()
-    return [s for s in result.get("Snapshots", [])
-            if belongs_to(s, group) and s.get("SnapshotSource", "manual") != "automated"]
-
-
-def created_at(snapshot):
-    stamps = [n["SnapshotCreateTime"] for n in snapshot.get("NodeSnapshots", []) if n.get("SnapshotCreateTime")]
-    return max(stamps) if stamps else None
-
-
-def summary(snapshot):
-    created = created_at(snapshot)
-    return {"id": snapshot["SnapshotName"], "arn": snapshot.get("ARN", ""), "status": snapshot.get("SnapshotStatus", ""),
-            "created": created.isoformat() if hasattr(created, "isoformat") else "",
-            "replication_group_id": snapshot.get("ReplicationGroupId", "")}
-
-
-def wait_available(module, client, snapshot):
-    p = module.params
-    name = snapshot["SnapshotName"]
-    deadline = now() + p["wait_timeout"]
-    while True:
-        status = snapshot.get("SnapshotStatus")
-        if status == "available":
-            return snapshot
-        if status in FAILED_STATES:
-            module.fail_json(msg=f"snapshot {name} of {p['replication_group_id']} is {status}", snapshot=summary(snapshot))
-        if now() >= deadline:
-            module.fail_json(msg=f"snapshot {name} of {p['replication_group_id']} stuck: status {status} after "
-                                 f"{p['wait_timeout']} s (wait_timeout); it was left as it is",
-                             snapshot=summary(snapshot))
-        sleep(max(0, min(p["poll_interval"], deadline - now())))
-        current = describe_snapshot(client, name)
-        if current is None:
-            module.fail_json(msg=f"snapshot {name} disappeared while waiting for it to become available")
-        snapshot = current
-
-
-def sort_key(snapshot):
-    created = created_at(snapshot)
-    stamp = created.timestamp() if hasattr(created, "timestamp") else float("inf")
-    return (stamp, snapshot["SnapshotName"])
-
-
-def prune(module, client, current):
-    """Return (deleted names, kept names)."""
-    p = module.params
-    prefix = p["prefix"]
-    snapshots = [s for s in manual_snapshots(client, p["replication_group_id"]) if s["SnapshotName"].startswith(prefix)]
-    if current and current.startswith(prefix) and not any(s["SnapshotName"] == current for s in snapshots):
-        snapshots.append({"SnapshotName": current})  # check mode: the one that would be created
-    snapshots.sort(key=sort_key, reverse=True)
-    protected = set(p["protected"])
-    counted = 0
-    deleted, kept = [], []
-    for snap in snapshots:
-        name = snap["SnapshotName"]
-        if name in protected and name != current:
-            kept.append(name)
-            continue
-        available = snap.get("SnapshotStatus", "available") == "available"
-        if not available or name == current or counted < p["keep"]:
-            counted += 1 if available else 0
-            kept.append(name)
-            continue
-        deleted.append(name)
-    if not module.check_mode:
-        for name in deleted:
-            try:
-                client.delete_snapshot(SnapshotName=name, aws_retry=True)
-            except is_boto3_error_code(NOT_FOUND):
-                pass  # deleted meanwhile
-    return deleted, kept
-
-
-def run(module, client):
-    p = module.params
-    group = p["replication_group_id"]
-    name = p["snapshot_name"] or ""
-    changed = False
-    result_snapshot = {}
-    if name:
-        snapshot = describe_snapshot(client, name)
-        if snapshot is not None and not belongs_to(snapshot, group):
-            owner = snapshot.get("ReplicationGroupId") or snapshot.get("CacheClusterId")
-            module.fail_json(msg=f"snapshot_name {name} already exists and is a snapshot of {owner}, not of {group}")
-        if snapshot is None:
-            changed = True
-            if module.check_mode:
-                result_snapshot = {"id": name, "arn": "", "status": "", "created": "", "replication_group_id": group}
-            else:
-                request = {"ReplicationGroupId": group, "SnapshotName": name}
-                if p["tags"]:
-                    request["Tags"] = ansible_dict_to_boto3_tag_list(p["tags"])
-                try:
-                    snapshot = client.create_snapshot(aws_retry=True, **request)["Snapshot"]
-                except is_boto3_error_code(ALREADY_EXISTS):
-                    changed = False
-                    snapshot = describe_snapshot(client, name)
-                    if snapshot is None:
-                        module.fail_json(msg=f"snapshot {name} reported as existing but cannot be read")
-        if snapshot is not None:
-            if p["wait"] and not module.check_mode:
-                snapshot = wait_available(module, client, snapshot)
-            result_snapshot = summary(snapshot)
-
-    deleted, kept = [], []
-    if p["keep"] > 0:
-        deleted, kept = prune(module, client, name)
-    module.exit_json(changed=changed or bool(deleted), snapshot=result_snapshot, deleted=deleted, kept=kept)
+    def created_at(self, snapshot):
+        # The newest node snapshot time; None when AWS (or moto) returns none.
+        stamps = [n["SnapshotCreateTime"] for n in snapshot.get("NodeSnapshots", []) if n.get("SnapshotCreateTime")]
+        return max(stamps) if stamps else None
 
 
 def main():
-    argument_spec = dict(
-        replication_group_id=dict(type="str", required=True),
-        snapshot_name=dict(type="str", default=""),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=1800),
-        poll_interval=dict(type="int", default=10),
-        tags=dict(type="dict", default={}),
-        keep=dict(type="int", default=0),
-        prefix=dict(type="str"),
-        protected=dict(type="list", elements="str", default=[]),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    p = module.params
-    if p["keep"] < 0:
-        module.fail_json(msg=f"keep must be 0 (no pruning) or more, got {p['keep']}")
-    if p["wait_timeout"] < 0 or p["poll_interval"] < 0:
-        module.fail_json(msg="wait_timeout and poll_interval must not be negative")
-    if p["prefix"] is None:
-        p["prefix"] = f"{p['replication_group_id']}-"
-    if p["keep"] and not p["prefix"]:
-        module.fail_json(msg="prefix must not be empty when keep is set (it limits which snapshots are pruned)")
-    # A group that is modifying / snapshotting already answers InvalidReplicationGroupState: retried.
-    client = module.client("elasticache", retry_decorator=AWSRetry.jittered_backoff(
-        catch_extra_error_codes=["InvalidReplicationGroupState", "InvalidReplicationGroupStateFault"]))
-    try:
-        run(module, client)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg=f"Failed to snapshot replication group {p['replication_group_id']}")
+    snapshots.main(ElastiCacheSnapshots())
 
 
 if __name__ == "__main__":

@@ -87,3 +87,51 @@ def run_module(capsys):
         return ModuleExit(json.loads(out))
 
     return runner
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    """fake_clock(target, start=0.0) -> state: `target.now` / `target.sleep` run on a fake monotonic clock.
+
+    sleep(s) records s in state["sleeps"] and advances state["t"] by s; nothing really sleeps.
+    """
+
+    def install(target, start=0.0):
+        state = {"t": float(start), "sleeps": []}
+
+        def fake_sleep(seconds):
+            state["sleeps"].append(seconds)
+            state["t"] += seconds
+
+        monkeypatch.setattr(target, "now", lambda: state["t"])
+        monkeypatch.setattr(target, "sleep", fake_sleep)
+        return state
+
+    return install
+
+
+class SnapshotApi:
+    """Queues DescribeXxxSnapshots answers of one snapshot API (RDS, ElastiCache) on a Stubber."""
+
+    def __init__(self, stub, operation, id_key, list_key, not_found_code, listing_params):
+        self.stub, self.operation, self.id_key, self.list_key = stub, operation, id_key, list_key
+        self.not_found_code, self.listing_params = not_found_code, listing_params
+
+    def describe(self, snap_id, snap=None):
+        """The describe-by-id call: answers `snap`, or the not-found error when it is None."""
+        if snap is None:
+            self.stub.add_client_error(self.operation, service_error_code=self.not_found_code,
+                                       service_message=f"Snapshot {snap_id} not found.", http_status_code=404,
+                                       expected_params={self.id_key: snap_id})
+        else:
+            self.stub.add_response(self.operation, {self.list_key: [snap]}, {self.id_key: snap_id})
+
+    def listing(self, snaps):
+        """The listing of the owner's manual snapshots (one page)."""
+        self.stub.add_response(self.operation, {self.list_key: snaps}, dict(self.listing_params))
+
+
+@pytest.fixture
+def snapshot_api():
+    """snapshot_api(stub, operation, id_key, list_key, not_found_code, listing_params) -> SnapshotApi."""
+    return SnapshotApi

@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 
+from ansible_collections.webstack.platform.plugins.module_utils import snapshots
 from ansible_collections.webstack.platform.plugins.modules import rds_snapshot as mod
 
 INSTANCE = "webstack-prod"
@@ -31,41 +32,26 @@ def snapshot(snap_id=SNAP, status="available", progress=100, created=None, insta
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """Fake monotonic clock: sleep() advances it; returns the list of sleeps."""
-    state = {"t": 1000.0, "sleeps": []}
-
-    def fake_sleep(seconds):
-        state["sleeps"].append(seconds)
-        state["t"] += seconds
-
-    monkeypatch.setattr(mod, "now", lambda: state["t"])
-    monkeypatch.setattr(mod, "sleep", fake_sleep)
-    return state
+def clock(fake_clock):
+    return fake_clock(snapshots, start=1000.0)
 
 
-def expect_describe(stub, snap=None, snap_id=SNAP):
-    if snap is None:
-        stub.add_client_error("describe_db_snapshots", service_error_code="DBSnapshotNotFound",
-                              service_message=f"DBSnapshot {snap_id} not found.", http_status_code=404,
-                              expected_params={"DBSnapshotIdentifier": snap_id})
-    else:
-        stub.add_response("describe_db_snapshots", {"DBSnapshots": [snap]}, {"DBSnapshotIdentifier": snap_id})
-
-
-def expect_listing(stub, snaps):
-    stub.add_response("describe_db_snapshots", {"DBSnapshots": snaps},
-                      {"DBInstanceIdentifier": INSTANCE, "SnapshotType": "manual"})
-
-
-def test_create_waits_until_available(aws_stub, run_module, clock):
+@pytest.fixture
+def rds(aws_stub, snapshot_api):
+    """(stub, api): api.describe(id, snap) / api.listing(snaps) queue DescribeDBSnapshots answers."""
     stub = aws_stub("rds")
-    expect_describe(stub, None)
+    return stub, snapshot_api(stub, "describe_db_snapshots", "DBSnapshotIdentifier", "DBSnapshots",
+                              "DBSnapshotNotFound", {"DBInstanceIdentifier": INSTANCE, "SnapshotType": "manual"})
+
+
+def test_create_waits_until_available(rds, run_module, clock):
+    stub, api = rds
+    api.describe(SNAP, None)
     stub.add_response("create_db_snapshot", {"DBSnapshot": snapshot(status="creating", progress=0, created=False)},
                       {"DBInstanceIdentifier": INSTANCE, "DBSnapshotIdentifier": SNAP,
                        "Tags": [{"Key": "webstack:release", "Value": "1.4.0"}]})
-    expect_describe(stub, snapshot(status="creating", progress=40))
-    expect_describe(stub, snapshot(status="available"))
+    api.describe(SNAP, snapshot(status="creating", progress=40))
+    api.describe(SNAP, snapshot(status="available"))
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "snapshot_identifier": SNAP,
                            "tags": {"webstack:release": "1.4.0"}, "poll_interval": 5})
     assert not res.failed, res.result
@@ -77,13 +63,13 @@ def test_create_waits_until_available(aws_stub, run_module, clock):
     assert clock["sleeps"] == [5, 5]
 
 
-def test_snapshot_stuck_times_out_with_status_and_progress(aws_stub, run_module, clock):
-    stub = aws_stub("rds")
-    expect_describe(stub, None)
+def test_snapshot_stuck_times_out_with_status_and_progress(rds, run_module, clock):
+    stub, api = rds
+    api.describe(SNAP, None)
     stub.add_response("create_db_snapshot", {"DBSnapshot": snapshot(status="creating", progress=0, created=False)},
                       {"DBInstanceIdentifier": INSTANCE, "DBSnapshotIdentifier": SNAP})
     for _ in range(3):  # polls at t+10, t+20, t+30; the deadline is t+30
-        expect_describe(stub, snapshot(status="creating", progress=37))
+        api.describe(SNAP, snapshot(status="creating", progress=37))
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "snapshot_identifier": SNAP,
                            "wait_timeout": 30, "poll_interval": 10})
     assert res.failed
@@ -93,54 +79,54 @@ def test_snapshot_stuck_times_out_with_status_and_progress(aws_stub, run_module,
     assert clock["sleeps"] == [10, 10, 10]
 
 
-def test_failed_snapshot_fails(aws_stub, run_module, clock):
-    stub = aws_stub("rds")
-    expect_describe(stub, snapshot(status="failed", progress=12))
+def test_failed_snapshot_fails(rds, run_module, clock):
+    stub, api = rds
+    api.describe(SNAP, snapshot(status="failed", progress=12))
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "snapshot_identifier": SNAP})
     assert res.failed
     assert res.result["msg"] == f"snapshot {SNAP} of {INSTANCE} is failed"
 
 
-def test_existing_snapshot_is_waited_for_not_recreated(aws_stub, run_module, clock):
-    stub = aws_stub("rds")
-    expect_describe(stub, snapshot(status="creating", progress=80))
-    expect_describe(stub, snapshot(status="available"))
+def test_existing_snapshot_is_waited_for_not_recreated(rds, run_module, clock):
+    stub, api = rds
+    api.describe(SNAP, snapshot(status="creating", progress=80))
+    api.describe(SNAP, snapshot(status="available"))
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "snapshot_identifier": SNAP})
     assert not res.failed, res.result
     assert res.result["changed"] is False
     assert res.result["snapshot"]["status"] == "available"
 
 
-def test_existing_available_snapshot_is_a_noop(aws_stub, run_module, clock):
-    stub = aws_stub("rds")
-    expect_describe(stub, snapshot())
+def test_existing_available_snapshot_is_a_noop(rds, run_module, clock):
+    stub, api = rds
+    api.describe(SNAP, snapshot())
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "snapshot_identifier": SNAP})
     assert res.result["changed"] is False and not res.failed
     assert clock["sleeps"] == []
 
 
-def test_id_of_another_instance_fails(aws_stub, run_module, clock):
-    stub = aws_stub("rds")
-    expect_describe(stub, snapshot(instance="other-db"))
+def test_id_of_another_instance_fails(rds, run_module, clock):
+    stub, api = rds
+    api.describe(SNAP, snapshot(instance="other-db"))
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "snapshot_identifier": SNAP})
     assert res.failed
     assert "snapshot_identifier" in res.result["msg"] and "other-db" in res.result["msg"]
 
 
-def test_concurrent_creation_is_waited_for(aws_stub, run_module, clock):
-    stub = aws_stub("rds")
-    expect_describe(stub, None)
+def test_concurrent_creation_is_waited_for(rds, run_module, clock):
+    stub, api = rds
+    api.describe(SNAP, None)
     stub.add_client_error("create_db_snapshot", service_error_code="DBSnapshotAlreadyExists",
                           service_message="exists", http_status_code=400)
-    expect_describe(stub, snapshot())
+    api.describe(SNAP, snapshot())
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "snapshot_identifier": SNAP})
     assert not res.failed, res.result
     assert res.result["changed"] is False
 
 
-def test_no_wait_returns_creating(aws_stub, run_module, clock):
-    stub = aws_stub("rds")
-    expect_describe(stub, None)
+def test_no_wait_returns_creating(rds, run_module, clock):
+    stub, api = rds
+    api.describe(SNAP, None)
     stub.add_response("create_db_snapshot", {"DBSnapshot": snapshot(status="creating", progress=0, created=False)},
                       {"DBInstanceIdentifier": INSTANCE, "DBSnapshotIdentifier": SNAP})
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "snapshot_identifier": SNAP, "wait": False})
@@ -161,13 +147,13 @@ def retention_listing():
     ]
 
 
-def test_prune_keeps_newest_spares_protected_and_current(aws_stub, run_module, clock):
-    stub = aws_stub("rds")
+def test_prune_keeps_newest_spares_protected_and_current(rds, run_module, clock):
+    stub, api = rds
     prefix = f"{INSTANCE}-premigrate-"
-    expect_describe(stub, None)
+    api.describe(SNAP, None)
     stub.add_response("create_db_snapshot", {"DBSnapshot": snapshot(status="available")},
                       {"DBInstanceIdentifier": INSTANCE, "DBSnapshotIdentifier": SNAP})
-    expect_listing(stub, list(reversed(retention_listing())))  # order of the answer does not matter
+    api.listing(list(reversed(retention_listing())))  # order of the answer does not matter
     for old in ("20261118", "20261117"):
         stub.add_response("delete_db_snapshot", {"DBSnapshot": snapshot(prefix + old, status="deleted")},
                           {"DBSnapshotIdentifier": prefix + old})
@@ -179,23 +165,23 @@ def test_prune_keeps_newest_spares_protected_and_current(aws_stub, run_module, c
     assert res.result["kept"] == [SNAP, prefix + "20261121", prefix + "20261120", prefix + "20261119"]
 
 
-def test_current_snapshot_never_deleted_even_with_keep_1_and_older_clock(aws_stub, run_module, clock):
+def test_current_snapshot_never_deleted_even_with_keep_1_and_older_clock(rds, run_module, clock):
     """keep=1 with an existing current snapshot that is older than another one: the current one stays."""
-    stub = aws_stub("rds")
+    stub, api = rds
     prefix = f"{INSTANCE}-premigrate-"
     current = snapshot(SNAP, days_ago=10)
-    expect_describe(stub, current)
-    expect_listing(stub, [current, snapshot(prefix + "20261121", days_ago=1)])
+    api.describe(SNAP, current)
+    api.listing([current, snapshot(prefix + "20261121", days_ago=1)])
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "snapshot_identifier": SNAP, "prefix": prefix,
                            "keep": 1}, check_mode=True)
     assert SNAP not in res.result["deleted"]
     assert res.result["deleted"] == []  # newest is kept by count, current by rule
 
 
-def test_prune_only_check_mode_reads_only(aws_stub, run_module, clock):
-    stub = aws_stub("rds")
+def test_prune_only_check_mode_reads_only(rds, run_module, clock):
+    stub, api = rds
     prefix = f"{INSTANCE}-premigrate-"
-    expect_listing(stub, retention_listing())
+    api.listing(retention_listing())
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "prefix": prefix, "keep": 2}, check_mode=True)
     assert not res.failed, res.result
     assert res.result["changed"] is True
@@ -204,11 +190,11 @@ def test_prune_only_check_mode_reads_only(aws_stub, run_module, clock):
     # no delete_db_snapshot queued: the Stubber would fail on an unexpected call
 
 
-def test_check_mode_create_counts_the_would_be_snapshot(aws_stub, run_module, clock):
-    stub = aws_stub("rds")
+def test_check_mode_create_counts_the_would_be_snapshot(rds, run_module, clock):
+    stub, api = rds
     prefix = f"{INSTANCE}-premigrate-"
-    expect_describe(stub, None)
-    expect_listing(stub, retention_listing()[1:3])
+    api.describe(SNAP, None)
+    api.listing(retention_listing()[1:3])
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "snapshot_identifier": SNAP, "prefix": prefix,
                            "keep": 2}, check_mode=True)
     assert not res.failed, res.result
@@ -217,10 +203,10 @@ def test_check_mode_create_counts_the_would_be_snapshot(aws_stub, run_module, cl
     assert res.result["deleted"] == [prefix + "20261120"]
 
 
-def test_snapshot_still_creating_is_not_pruned(aws_stub, run_module, clock):
-    stub = aws_stub("rds")
+def test_snapshot_still_creating_is_not_pruned(rds, run_module, clock):
+    stub, api = rds
     prefix = f"{INSTANCE}-"
-    expect_listing(stub, [snapshot(prefix + "a", days_ago=1), snapshot(prefix + "b", status="creating", created=False),
+    api.listing([snapshot(prefix + "a", days_ago=1), snapshot(prefix + "b", status="creating", created=False),
                           snapshot(prefix + "c", days_ago=2)])
     stub.add_response("delete_db_snapshot", {"DBSnapshot": snapshot(prefix + "c", status="deleted")},
                       {"DBSnapshotIdentifier": prefix + "c"})
@@ -230,16 +216,16 @@ def test_snapshot_still_creating_is_not_pruned(aws_stub, run_module, clock):
     assert res.result["kept"] == [prefix + "b", prefix + "a"]
 
 
-def test_nothing_to_prune_is_unchanged(aws_stub, run_module, clock):
-    stub = aws_stub("rds")
-    expect_listing(stub, [snapshot(f"{INSTANCE}-a")])
+def test_nothing_to_prune_is_unchanged(rds, run_module, clock):
+    stub, api = rds
+    api.listing([snapshot(f"{INSTANCE}-a")])
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "keep": 3})
     assert res.result["changed"] is False and res.result["deleted"] == []
 
 
-def test_instance_not_found_fails_with_aws_error(aws_stub, run_module, clock):
-    stub = aws_stub("rds")
-    expect_describe(stub, None)
+def test_instance_not_found_fails_with_aws_error(rds, run_module, clock):
+    stub, api = rds
+    api.describe(SNAP, None)
     stub.add_client_error("create_db_snapshot", service_error_code="DBInstanceNotFound",
                           service_message=f"DBInstance {INSTANCE} not found.", http_status_code=404)
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "snapshot_identifier": SNAP})
@@ -248,16 +234,15 @@ def test_instance_not_found_fails_with_aws_error(aws_stub, run_module, clock):
     assert "not found" in res.result["msg"]
 
 
-def test_empty_prefix_with_keep_is_refused(aws_stub, run_module):
-    aws_stub("rds")
+def test_empty_prefix_with_keep_is_refused(rds, run_module):
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "keep": 2, "prefix": ""})
     assert res.failed and "prefix" in res.result["msg"]
 
 
-def test_snapshot_deleted_while_waiting_fails(aws_stub, run_module, clock):
-    stub = aws_stub("rds")
-    expect_describe(stub, snapshot(status="creating", progress=5))
-    expect_describe(stub, None)
+def test_snapshot_deleted_while_waiting_fails(rds, run_module, clock):
+    stub, api = rds
+    api.describe(SNAP, snapshot(status="creating", progress=5))
+    api.describe(SNAP, None)
     res = run_module(mod, {"db_instance_identifier": INSTANCE, "snapshot_identifier": SNAP})
     assert res.failed
     assert res.result["msg"] == f"snapshot {SNAP} disappeared while waiting for it to become available"

@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 
+from ansible_collections.webstack.platform.plugins.module_utils import snapshots
 from ansible_collections.webstack.platform.plugins.modules import redis_snapshot as mod
 
 GROUP = "webstack-prod"
@@ -32,40 +33,26 @@ def snapshot(name=NAME, status="available", group=GROUP, days_ago=0, node_time=T
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    state = {"t": 0.0, "sleeps": []}
-
-    def fake_sleep(seconds):
-        state["sleeps"].append(seconds)
-        state["t"] += seconds
-
-    monkeypatch.setattr(mod, "now", lambda: state["t"])
-    monkeypatch.setattr(mod, "sleep", fake_sleep)
-    return state
+def clock(fake_clock):
+    return fake_clock(snapshots)
 
 
-def expect_describe(stub, snap=None, name=NAME):
-    if snap is None:
-        stub.add_client_error("describe_snapshots", service_error_code="SnapshotNotFoundFault",
-                              service_message=f"Snapshot {name} not found.", http_status_code=404,
-                              expected_params={"SnapshotName": name})
-    else:
-        stub.add_response("describe_snapshots", {"Snapshots": [snap]}, {"SnapshotName": name})
-
-
-def expect_listing(stub, snaps):
-    stub.add_response("describe_snapshots", {"Snapshots": snaps},
-                      {"ReplicationGroupId": GROUP, "SnapshotSource": "user"})
-
-
-def test_create_waits_until_available(aws_stub, run_module, clock):
+@pytest.fixture
+def ec(aws_stub, snapshot_api):
+    """(stub, api): api.describe(name, snap) / api.listing(snaps) queue DescribeSnapshots answers."""
     stub = aws_stub("elasticache")
-    expect_describe(stub, None)
+    return stub, snapshot_api(stub, "describe_snapshots", "SnapshotName", "Snapshots", "SnapshotNotFoundFault",
+                              {"ReplicationGroupId": GROUP, "SnapshotSource": "user"})
+
+
+def test_create_waits_until_available(ec, run_module, clock):
+    stub, api = ec
+    api.describe(NAME, None)
     stub.add_response("create_snapshot", {"Snapshot": snapshot(status="creating", node_time=False)},
                       {"ReplicationGroupId": GROUP, "SnapshotName": NAME,
                        "Tags": [{"Key": "webstack:backup", "Value": "on-demand"}]})
-    expect_describe(stub, snapshot(status="creating", node_time=False))
-    expect_describe(stub, snapshot())
+    api.describe(NAME, snapshot(status="creating", node_time=False))
+    api.describe(NAME, snapshot())
     res = run_module(mod, {"replication_group_id": GROUP, "snapshot_name": NAME,
                            "tags": {"webstack:backup": "on-demand"}})
     assert not res.failed, res.result
@@ -76,11 +63,11 @@ def test_create_waits_until_available(aws_stub, run_module, clock):
     assert clock["sleeps"] == [10, 10]
 
 
-def test_snapshot_stuck_times_out_with_status(aws_stub, run_module, clock):
-    stub = aws_stub("elasticache")
-    expect_describe(stub, snapshot(status="creating", node_time=False))
+def test_snapshot_stuck_times_out_with_status(ec, run_module, clock):
+    stub, api = ec
+    api.describe(NAME, snapshot(status="creating", node_time=False))
     for _ in range(2):
-        expect_describe(stub, snapshot(status="creating", node_time=False))
+        api.describe(NAME, snapshot(status="creating", node_time=False))
     res = run_module(mod, {"replication_group_id": GROUP, "snapshot_name": NAME, "wait_timeout": 20})
     assert res.failed
     assert res.result["msg"] == (f"snapshot {NAME} of {GROUP} stuck: status creating after 20 s (wait_timeout); "
@@ -88,33 +75,33 @@ def test_snapshot_stuck_times_out_with_status(aws_stub, run_module, clock):
     assert clock["sleeps"] == [10, 10]
 
 
-def test_failed_snapshot_fails(aws_stub, run_module, clock):
-    stub = aws_stub("elasticache")
-    expect_describe(stub, None)
+def test_failed_snapshot_fails(ec, run_module, clock):
+    stub, api = ec
+    api.describe(NAME, None)
     stub.add_response("create_snapshot", {"Snapshot": snapshot(status="creating", node_time=False)},
                       {"ReplicationGroupId": GROUP, "SnapshotName": NAME})
-    expect_describe(stub, snapshot(status="failed", node_time=False))
+    api.describe(NAME, snapshot(status="failed", node_time=False))
     res = run_module(mod, {"replication_group_id": GROUP, "snapshot_name": NAME})
     assert res.failed and res.result["msg"] == f"snapshot {NAME} of {GROUP} is failed"
 
 
-def test_existing_snapshot_is_not_recreated(aws_stub, run_module, clock):
-    stub = aws_stub("elasticache")
-    expect_describe(stub, snapshot())
+def test_existing_snapshot_is_not_recreated(ec, run_module, clock):
+    stub, api = ec
+    api.describe(NAME, snapshot())
     res = run_module(mod, {"replication_group_id": GROUP, "snapshot_name": NAME})
     assert not res.failed and res.result["changed"] is False
 
 
-def test_name_of_another_group_fails(aws_stub, run_module, clock):
-    stub = aws_stub("elasticache")
-    expect_describe(stub, snapshot(group="other-group"))
+def test_name_of_another_group_fails(ec, run_module, clock):
+    stub, api = ec
+    api.describe(NAME, snapshot(group="other-group"))
     res = run_module(mod, {"replication_group_id": GROUP, "snapshot_name": NAME})
     assert res.failed and "snapshot_name" in res.result["msg"] and "other-group" in res.result["msg"]
 
 
-def test_group_busy_is_retried(aws_stub, run_module, clock):
-    stub = aws_stub("elasticache")
-    expect_describe(stub, None)
+def test_group_busy_is_retried(ec, run_module, clock):
+    stub, api = ec
+    api.describe(NAME, None)
     stub.add_client_error("create_snapshot", service_error_code="InvalidReplicationGroupState",
                           service_message="Cannot snapshot while the group is modifying.", http_status_code=400)
     stub.add_response("create_snapshot", {"Snapshot": snapshot()}, {"ReplicationGroupId": GROUP, "SnapshotName": NAME})
@@ -123,19 +110,19 @@ def test_group_busy_is_retried(aws_stub, run_module, clock):
     assert res.result["changed"] is True
 
 
-def test_group_not_found_fails(aws_stub, run_module, clock):
-    stub = aws_stub("elasticache")
-    expect_describe(stub, None)
+def test_group_not_found_fails(ec, run_module, clock):
+    stub, api = ec
+    api.describe(NAME, None)
     stub.add_client_error("create_snapshot", service_error_code="ReplicationGroupNotFoundFault",
                           service_message=f"Replication group {GROUP} not found.", http_status_code=404)
     res = run_module(mod, {"replication_group_id": GROUP, "snapshot_name": NAME})
     assert res.failed and res.result["msg"].startswith(f"Failed to snapshot replication group {GROUP}")
 
 
-def test_prune_spares_protected_current_and_creating(aws_stub, run_module, clock):
-    stub = aws_stub("elasticache")
-    expect_describe(stub, snapshot())
-    expect_listing(stub, [
+def test_prune_spares_protected_current_and_creating(ec, run_module, clock):
+    stub, api = ec
+    api.describe(NAME, snapshot())
+    api.listing([
         snapshot(PREFIX + "20261118", days_ago=4), snapshot(NAME), snapshot(PREFIX + "20261121", days_ago=1),
         snapshot(PREFIX + "20261119", days_ago=3), snapshot(PREFIX + "20261120", days_ago=2),
         snapshot(PREFIX + "20261117", status="creating", node_time=False),
@@ -152,10 +139,10 @@ def test_prune_spares_protected_current_and_creating(aws_stub, run_module, clock
     assert res.result["kept"] == [PREFIX + "20261117", NAME, PREFIX + "20261121", PREFIX + "20261120"]
 
 
-def test_prune_without_times_orders_by_name_check_mode(aws_stub, run_module, clock):
+def test_prune_without_times_orders_by_name_check_mode(ec, run_module, clock):
     """moto returns no NodeSnapshots: names with a sortable timestamp decide."""
-    stub = aws_stub("elasticache")
-    expect_listing(stub, [snapshot(f"{GROUP}-20261101", node_time=False), snapshot(f"{GROUP}-20261103", node_time=False),
+    stub, api = ec
+    api.listing([snapshot(f"{GROUP}-20261101", node_time=False), snapshot(f"{GROUP}-20261103", node_time=False),
                           snapshot(f"{GROUP}-20261102", node_time=False)])
     res = run_module(mod, {"replication_group_id": GROUP, "keep": 1}, check_mode=True)
     assert not res.failed, res.result
@@ -163,10 +150,10 @@ def test_prune_without_times_orders_by_name_check_mode(aws_stub, run_module, clo
     assert res.result["deleted"] == [f"{GROUP}-20261102", f"{GROUP}-20261101"]
 
 
-def test_check_mode_create_reads_only(aws_stub, run_module, clock):
-    stub = aws_stub("elasticache")
-    expect_describe(stub, None)
-    expect_listing(stub, [snapshot(PREFIX + "20261121", days_ago=1)])
+def test_check_mode_create_reads_only(ec, run_module, clock):
+    stub, api = ec
+    api.describe(NAME, None)
+    api.listing([snapshot(PREFIX + "20261121", days_ago=1)])
     res = run_module(mod, {"replication_group_id": GROUP, "snapshot_name": NAME, "prefix": PREFIX, "keep": 1},
                      check_mode=True)
     assert not res.failed, res.result
@@ -174,12 +161,12 @@ def test_check_mode_create_reads_only(aws_stub, run_module, clock):
     assert res.result["deleted"] == [PREFIX + "20261121"]
 
 
-def test_snapshot_naming_only_the_member_cluster_belongs_to_the_group(aws_stub, run_module, clock):
-    stub = aws_stub("elasticache")
+def test_snapshot_naming_only_the_member_cluster_belongs_to_the_group(ec, run_module, clock):
+    stub, api = ec
     member_only = snapshot()
     del member_only["ReplicationGroupId"]
     member_only["CacheClusterId"] = f"{GROUP}-002"
-    expect_describe(stub, member_only)
+    api.describe(NAME, member_only)
     res = run_module(mod, {"replication_group_id": GROUP, "snapshot_name": NAME})
     assert not res.failed, res.result
     assert res.result["changed"] is False
