@@ -62,16 +62,8 @@ EXPECTED_RUN = {"cluster": CLUSTER, "taskDefinition": NEW_TD, "count": 1, "start
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    state = {"t": 500.0, "sleeps": []}
-
-    def fake_sleep(seconds):
-        state["sleeps"].append(seconds)
-        state["t"] += seconds
-
-    monkeypatch.setattr(mod, "now", lambda: state["t"])
-    monkeypatch.setattr(mod, "sleep", fake_sleep)
-    return state
+def clock(fake_clock):
+    return fake_clock(mod, start=500.0)
 
 
 def expect_service(stub, svc=None):
