@@ -1,5 +1,5 @@
-"""Shared pytest settings: the project root and the virtualenv's tools on PATH, the docker images built
-once per machine, and how the suite is spread over pytest-xdist workers."""
+"""Shared pytest settings: the project root and the virtualenv's tools on PATH, and the docker images built
+once per machine."""
 import fcntl
 import os
 import subprocess
@@ -12,20 +12,6 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}/usr/lib/postgresql/15/bin{os.pathsep}{os.environ.get('PATH', '')}"
 os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
-
-
-def pytest_collection_modifyitems(config, items):
-    """Worker groups for `--dist loadgroup` (scripts/test): a test file is one group, as with
-    `--dist loadfile`, because files share module-scoped stacks; but each parametrized Molecule scenario is
-    its own group, so the scenarios spread over the workers instead of queueing in one file."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        path = item.nodeid.split("::", 1)[0]
-        group = path
-        if path.startswith("tests/molecule/") and hasattr(item, "callspec"):
-            group = f"molecule-{item.callspec.params.get('name', item.name)}"
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +28,4 @@ def docker_images():
         log = ROOT / "artifacts" / "build-images.log"
         log.write_text(res.stdout + "\n--- stderr ---\n" + res.stderr, encoding="utf-8")
         assert res.returncode == 0, f"building the images failed (log: {log}):\n{res.stdout[-4000:]}\n{res.stderr[-2000:]}"
+
