@@ -295,6 +295,21 @@ class PlaybookResult:
         return "\n".join(lines)
 
 
+def assert_refused_in_preflight(result: PlaybookResult, words) -> str:
+    """`result` (run with the recorder on: `result.calls`) failed in the play "Preflight", in one task whose
+    message holds every one of `words`, before any API call. Returns that message."""
+    assert result.rc != 0, result.summary()
+    failed = result.failed_tasks()
+    assert len(failed) == 1, result.summary()
+    task, message = failed[0]
+    assert all(word in message for word in words), f"{task}: {message}"
+    failing_plays = [play["play"]["name"] for play in result.data["plays"]
+                     for t in play["tasks"] for res in t["hosts"].values() if res.get("failed")]
+    assert failing_plays == ["Preflight"], failing_plays
+    assert [str(c) for c in result.calls] == [], "preflight must refuse before any API call"
+    return message
+
+
 def run_playbook(playbook: str, *, endpoint_url: str | None, inventory: str = "sandbox", check: bool = False,
                  diff: bool = False, extra_vars: dict | None = None, tags: str | None = None,
                  skip_tags: str | None = None, json_output: bool = True, timeout: int = 1200) -> PlaybookResult:

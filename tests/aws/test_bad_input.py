@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from awsharness import assert_refused_in_preflight
 
 # Test-only values generated per run (never stored): prod/dev inventories read them from a vault file.
 VAULT = {
@@ -53,18 +54,8 @@ def test_bad_input_fails_in_preflight_without_api_calls(case, moto, ansible):
         extra.setdefault("webstack_aws_endpoint_url", moto.url)
         if inventory != "dev":
             extra = {**VAULT, **extra}
-    moto.recorder_start()
-    result = ansible("playbooks/provision.yml", inventory=inventory, extra_vars=extra)
-    calls = moto.recorder_stop()
-    assert result.rc != 0, result.summary()
-    failed = result.failed_tasks()
-    assert len(failed) == 1, result.summary()
-    task, message = failed[0]
-    assert all(word in message for word in expected), f"{task}: {message}"
-    failing_plays = [play["play"]["name"] for play in result.data["plays"]
-                     for t in play["tasks"] for res in t["hosts"].values() if res.get("failed")]
-    assert failing_plays == ["Preflight"], failing_plays
-    assert [str(c) for c in calls] == [], "preflight must fail before any API call"
+    result = ansible("playbooks/provision.yml", inventory=inventory, extra_vars=extra, record=True)
+    assert_refused_in_preflight(result, expected)
     assert VAULT["vault_rds_master_password"] not in result.stdout + result.stderr
 
 

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from awsharness import free_port, mutating, sandbox_pg
+from awsharness import assert_refused_in_preflight, free_port, mutating, sandbox_pg
 
 pytestmark = pytest.mark.aws
 
@@ -238,14 +238,7 @@ def test_restore_refused_in_preflight_naming_the_variable_without_api_calls(case
     extra, expected = PREFLIGHT_REFUSALS[case]
     extra = {k: v.replace("{latest}", state["restore_from"]) for k, v in extra.items()}
     result = ansible("playbooks/restore.yml", record=True, extra_vars=extra)
-    assert result.rc != 0, result.summary()
-    failed = result.failed_tasks()
-    assert len(failed) == 1, result.summary()
-    assert all(word in failed[0][1] for word in expected), failed
-    failing_plays = [play["play"]["name"] for play in result.data["plays"]
-                     for task in play["tasks"] for res in task["hosts"].values() if res.get("failed")]
-    assert failing_plays == ["Preflight"], failing_plays
-    assert [str(c) for c in result.calls] == [], "preflight must refuse before any API call"
+    assert_refused_in_preflight(result, expected)
     assert [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]] == [INSTANCE]
 
 
