@@ -3,6 +3,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,3 +22,20 @@ def run_scenario(name, timeout=900):
     log.parent.mkdir(exist_ok=True)
     log.write_text(res.stdout + "\n--- stderr ---\n" + res.stderr)
     assert res.returncode == 0, f"molecule test -s {name} failed (log: {log}):\n{res.stdout[-5000:]}\n{res.stderr[-3000:]}"
+
+
+def scenario_test(names, platform):
+    """The parametrized pytest test running Molecule scenarios `names` of `platform` (docker or aws).
+
+    A test file is one unit of work for the pytest-xdist workers (--dist loadfile), so the scenarios are
+    split over a few files, each `test_scenario = scenario_test([...], platform)`. Docker scenarios get
+    the images built (or found cached) first."""
+    def test_scenario(name):
+        run_scenario(name)
+
+    marks = [pytest.mark.slow, getattr(pytest.mark, platform), pytest.mark.parametrize("name", scenarios(names))]
+    if platform == "docker":
+        marks.append(pytest.mark.usefixtures("docker_images"))
+    for mark in marks:
+        test_scenario = mark(test_scenario)
+    return test_scenario

@@ -1,17 +1,4 @@
-"""Molecule scenarios of the docker platform's service roles (real Docker engine, delegated driver).
+"""Molecule scenarios of the docker platform's service roles (real Docker engine, delegated driver)."""
+from scenarios import scenario_test
 
-A test file is one unit of work for the pytest-xdist workers (--dist loadfile), so the scenarios are
-split over a few files to spread them over the workers."""
-import pytest
-
-from scenarios import run_scenario, scenarios
-
-SCENARIOS = scenarios(["docker_images", "docker_host", "docker_postgres", "docker_redis", "docker_proxy"])
-
-
-@pytest.mark.slow
-@pytest.mark.docker
-@pytest.mark.parametrize("name", SCENARIOS)
-@pytest.mark.usefixtures("docker_images")
-def test_scenario(name):
-    run_scenario(name)
+test_scenario = scenario_test(["docker_images", "docker_host", "docker_postgres", "docker_redis", "docker_proxy"], "docker")
