@@ -61,6 +61,12 @@ options:
     description: Take over (or remove) the lock whoever holds it. For a lock whose run is known to be dead.
     type: bool
     default: false
+  read_json:
+    description:
+      - O(state=present) only. A JSON file to read once the lock is held (the release ledger, which only lock holders
+        write), returned as RV(document), so the lock and the first read cost one module run. Empty = none.
+    type: path
+    default: ""
 notes:
   - "Check mode: nothing is written; a lock held by another run still fails the module (it names the holder), so a
     check run says whether the real run would start."
@@ -93,6 +99,10 @@ holder:
 broken:
   description: The previous holder when an expired lock was taken over or O(break_lock) was used, else null.
   returned: always
+  type: dict
+document:
+  description: The content of O(read_json) (null when the file does not exist).
+  returned: when read_json is set and the lock is held (or would be, in check mode)
   type: dict
 """
 
@@ -143,6 +153,7 @@ def main():
             "version": {"type": "str", "default": ""},
             "ttl": {"type": "int", "default": 1800},
             "break_lock": {"type": "bool", "default": False},
+            "read_json": {"type": "path", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -171,9 +182,18 @@ def main():
             module.exit_json(changed=True, holder={}, broken=None if current.get("token") == p["token"] else current)
 
         broken = None
+        extra = {}
+        if p["read_json"]:
+            try:
+                with open(p["read_json"], encoding="utf-8") as handle:
+                    extra["document"] = json.load(handle)
+            except FileNotFoundError:
+                extra["document"] = None
+            except ValueError as exc:
+                module.fail_json(msg=f"{p['read_json']} is not valid JSON: {exc}")
         if current is not None:
             if current.get("token") == p["token"]:
-                module.exit_json(changed=False, holder=current, broken=None)
+                module.exit_json(changed=False, holder=current, broken=None, **extra)
             expired = "unreadable" not in current and now >= float(current.get("expires_epoch", 0))
             if not (expired or p["break_lock"]):
                 module.fail_json(
@@ -186,7 +206,7 @@ def main():
                   "taken_at": iso(now), "taken_epoch": round(now, 3), "expires_at": iso(now + p["ttl"]),
                   "expires_epoch": round(now + p["ttl"], 3), "ttl": p["ttl"], "token": p["token"], "pid_host": os.uname()[1]}
         if module.check_mode:
-            module.exit_json(changed=True, holder=holder, broken=broken)
+            module.exit_json(changed=True, holder=holder, broken=broken, **extra)
         if broken is not None:
             os.unlink(path)
         try:
@@ -201,7 +221,7 @@ def main():
             os.close(fd)
         if broken is not None:
             module.warn(f"took over the lock of {describe(broken, now)}")
-        module.exit_json(changed=True, holder=holder, broken=broken)
+        module.exit_json(changed=True, holder=holder, broken=broken, **extra)
     finally:
         if guard is not None:
             os.close(guard)
