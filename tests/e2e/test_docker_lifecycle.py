@@ -80,7 +80,7 @@ def test_deploy_v2_under_load_has_no_failed_requests(stack):
 
 
 def test_broken_deploy_fails_and_keeps_serving(stack):
-    before = {n for n in docker("ps", "--format", "{{.Names}}").split() if n.startswith(stack["name"] + "-app-")}
+    before = set(_app_containers(stack))
     with LoadLoop(stack["ports"]["proxy"]) as load:
         run = run_playbook("deploy", stack["overrides"], extra_vars={"app_version": "2.1.0-broken"})
     assert run.rc != 0, "deploying a version that never becomes ready must fail"
@@ -89,7 +89,7 @@ def test_broken_deploy_fails_and_keeps_serving(stack):
     assert r.failed == 0 and r.keepalive_failed == 0, r.errors
     assert set(r_v for _, r_v in r.versions) == {"2.0.0"}, f"versions served: {r.versions}"
     assert _version(stack) == "2.0.0"
-    after = {n for n in docker("ps", "--format", "{{.Names}}").split() if n.startswith(stack["name"] + "-app-")}
+    after = set(_app_containers(stack))
     assert after == before, f"the failed colour's containers must be removed: {sorted(after ^ before)}"
     FIGURES["failed_deploy"] = {"seconds": round(run.seconds, 1), "requests": r.requests, "failed": r.failed,
                                 "keepalive_failed": r.keepalive_failed}
@@ -131,7 +131,7 @@ BAD_INPUT = [
     ("provision", {"webstack_tier": "prodd"}, "webstack_tier"),
     ("provision", {"docker_proxy_bind_address": "not-an-address"}, "docker_proxy_bind_address"),
     ("deploy", {"app_version": "9.9.9-no-such-image"}, "app_version"),
-    ("deploy", {"app_version": "2.0.0", "docker_app_replicas": 0}, "docker_app_replicas"),
+    ("deploy", {"app_version": "2.0.0", "app_processes": [{"name": "web", "port": 8000, "count": 0}]}, "app_processes"),
     ("deploy", {}, "app_version"),
     ("restore", {}, "confirm_restore"),
     ("restore", {"confirm_restore": "some-other-stack"}, "confirm_restore"),
@@ -153,8 +153,9 @@ def test_bad_input_fails_before_any_change(stack, playbook, extra, variable):
 
 
 def _app_containers(stack):
-    names = docker("ps", "--filter", f"label=webstack.stack={stack['name']}", "--format", "{{.Names}}").split()
-    return [n for n in names if "-app-" in n]
+    """The running containers of the app's processes (<stack>-<process>-<colour>-<n>)."""
+    return docker("ps", "--filter", f"label=webstack.stack={stack['name']}", "--filter", "label=webstack.component=app",
+                  "--format", "{{.Names}}").split()
 
 
 def test_app_runs_as_non_root(stack):

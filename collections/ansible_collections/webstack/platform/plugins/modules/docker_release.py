@@ -18,12 +18,12 @@ description:
     C(webstack.component=app), C(webstack.process), C(webstack.colour), C(webstack.version) and C(webstack.config)
     (a digest of everything the container is created from, secrets included), on the stack network.
   - O(action=plan) reads the images and the containers, writes the processes' secrets as 0600 files under
-    O(state_dir)C(/secrets/app/) (nothing in check mode), and returns the release plan (RV(release)): the live
+    O(state_dir)C(/secrets/app/) (nothing in check mode), and returns the release plan (RV(release)) - the live
     and the new colour, per process the containers to start and to stop, whether the version is already live
     (RV(release.noop)), and the proxy configuration the switch writes (shown with C(--diff)).
   - O(action=switch) starts the new colour of every HTTP process (a process with a port) all at once, or starts
     its stopped containers again when they already hold this exact configuration (a rollback's fast path); a
-    singleton's old container is stopped first (never two). Then it waits for all of them together: readiness
+    singleton's old container is stopped first (never two). Then it waits for all of them together - readiness
     is probed from the docker host (HTTP GET to the container's address on the stack network, nothing is run
     inside the image); a container that exits or restarts ends the wait at once, with its last log lines.
     A process without a readiness path is ready when it has been running for O(settle_seconds) (and, with a
@@ -31,12 +31,12 @@ description:
     a C(location) per path prefix in the default server, a C(server) per host), checks it with C(nginx -t)
     and reloads nginx (C(nginx -s reload) in O(proxy_container)); a configuration nginx rejects is replaced by
     the previous one. On any failure the containers it started go again and traffic has not moved.
-  - O(action=finish) replaces the workers (processes without a port) after the switch: new ones started and
+  - O(action=finish) replaces the workers (processes without a port) after the switch - new ones started and
     waited for, then the old ones stopped with their stop timeout; a singleton worker's old container is stopped
     before its new one starts and is started again when the new one fails. Then, once O(drain_seconds) have passed
     since the switch, the old colour of the HTTP processes is stopped (kept for a fast rollback), and the
     containers of processes the plan no longer has are removed.
-  - O(action=putback) puts the previous release back after a failure past the switch (smoke checks, workers):
+  - O(action=putback) puts the previous release back after a failure past the switch (smoke checks, workers) -
     its containers started again, the previous proxy configuration restored and nginx reloaded, the new
     colour removed (deploy) or stopped (rollback).
   - O(action=migrate) runs O(migration) as a one-off container of the new image on the stack network, with the

@@ -13,13 +13,13 @@ version_added: 0.3.0
 description:
   - The C(file) backend of the C(release) role's deploy lock. Deploy, rollback, migrate and restore of one
     stack take the same lock, so they exclude each other.
-  - O(state=present) creates O(path) with C(O_CREAT|O_EXCL) (atomic: of two runs, exactly one creates it), holding
-    JSON with the holder (O(operation), O(user), O(host), O(version), the time taken, the expiry, O(token)).
+  - O(state=present) creates O(path) with C(O_CREAT|O_EXCL) (atomic - of two runs, exactly one creates it), holding
+    JSON with the holder (O(operation), O(user), O(host), O(version), the time taken, the expiry, O(run_id)).
     When the file exists the module fails naming the holder, unless the lock has expired (older than its
-    O(ttl)) or O(break_lock) is set: then it takes the lock over and returns the previous holder
+    O(ttl)) or O(break_lock) is set - then it takes the lock over and returns the previous holder
     (RV(broken)). Checking and taking over happen under an C(flock) on C(<path>.guard), so two runs that find
     the same stale lock cannot both take it.
-  - O(state=absent) removes the lock when it holds O(token) (a run never removes another run's lock; with
+  - O(state=absent) removes the lock when it holds O(run_id) (a run never removes another run's lock; with
     O(break_lock) it removes any).
 author:
   - webstack maintainers
@@ -33,7 +33,7 @@ options:
     type: str
     default: present
     choices: [present, absent]
-  token:
+  run_id:
     description: Identifies this run's lock (a random string made once per run); required to release it.
     type: str
     required: true
@@ -76,7 +76,7 @@ EXAMPLES = r"""
 - name: Take the deploy lock of the stack
   webstack.platform.release_lock:
     path: /var/lib/webstack/webstack-local/release.lock
-    token: "{{ release_lock_token }}"
+    run_id: "{{ release_lock_run_id }}"
     operation: deploy
     user: alice
     host: laptop
@@ -85,7 +85,7 @@ EXAMPLES = r"""
 - name: Release it
   webstack.platform.release_lock:
     path: /var/lib/webstack/webstack-local/release.lock
-    token: "{{ release_lock_token }}"
+    run_id: "{{ release_lock_run_id }}"
     state: absent
 """
 
@@ -95,7 +95,7 @@ holder:
   returned: always
   type: dict
   sample: {operation: deploy, user: alice, host: laptop, version: 2.0.0, taken_at: "2026-12-04T18:40:00Z",
-           expires_at: "2026-12-04T19:10:00Z", token: "1764873600-12345"}
+           expires_at: "2026-12-04T19:10:00Z", run_id: "1764873600-12345"}
 broken:
   description: The previous holder when an expired lock was taken over or O(break_lock) was used, else null.
   returned: always
@@ -146,7 +146,7 @@ def main():
         argument_spec={
             "path": {"type": "path", "required": True},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-            "token": {"type": "str", "required": True},
+            "run_id": {"type": "str", "required": True},
             "operation": {"type": "str", "default": ""},
             "user": {"type": "str", "default": ""},
             "host": {"type": "str", "default": ""},
@@ -174,12 +174,12 @@ def main():
         if p["state"] == "absent":
             if current is None:
                 module.exit_json(changed=False, holder={}, broken=None)
-            if current.get("token") != p["token"] and not p["break_lock"]:
+            if current.get("run_id") != p["run_id"] and not p["break_lock"]:
                 module.warn(f"the lock {path} is not this run's any more (held by {describe(current, now)}); left alone")
                 module.exit_json(changed=False, holder=current, broken=None)
             if not module.check_mode:
                 os.unlink(path)
-            module.exit_json(changed=True, holder={}, broken=None if current.get("token") == p["token"] else current)
+            module.exit_json(changed=True, holder={}, broken=None if current.get("run_id") == p["run_id"] else current)
 
         broken = None
         extra = {}
@@ -192,7 +192,7 @@ def main():
             except ValueError as exc:
                 module.fail_json(msg=f"{p['read_json']} is not valid JSON: {exc}")
         if current is not None:
-            if current.get("token") == p["token"]:
+            if current.get("run_id") == p["run_id"]:
                 module.exit_json(changed=False, holder=current, broken=None, **extra)
             expired = "unreadable" not in current and now >= float(current.get("expires_epoch", 0))
             if not (expired or p["break_lock"]):
@@ -204,7 +204,7 @@ def main():
             broken = current
         holder = {"operation": p["operation"], "user": p["user"], "host": p["host"], "version": p["version"],
                   "taken_at": iso(now), "taken_epoch": round(now, 3), "expires_at": iso(now + p["ttl"]),
-                  "expires_epoch": round(now + p["ttl"], 3), "ttl": p["ttl"], "token": p["token"], "pid_host": os.uname()[1]}
+                  "expires_epoch": round(now + p["ttl"], 3), "ttl": p["ttl"], "run_id": p["run_id"], "pid_host": os.uname()[1]}
         if module.check_mode:
             module.exit_json(changed=True, holder=holder, broken=broken, **extra)
         if broken is not None:
