@@ -1,6 +1,8 @@
 """End to end on the docker platform with `inventories/local`: real Docker engine, PostgreSQL,
 Redis and nginx. The tests run in file order and share one stack (see conftest.py)."""
 import json
+import re
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -239,9 +241,17 @@ def test_failing_migration_leaves_schema_and_data_unchanged(stack, tmp_path):
         assert run.rc != 0, "a failing migration must fail the run"
         assert "0003_break_things" in run.output, "the error must name the migration"
         assert _schema_and_data(stack) == before, "schema, migrations table or data changed"
-        # and the same migration through deploy: traffic stays on the live release
+        # and the same migration through deploy: it fails before any traffic moves (no container of the tag
+        # was even started), shows the command's output and names the backup taken before it
         deploy = run_playbook("deploy", stack["overrides"], extra_vars={"app_version": tag})
         assert deploy.rc != 0 and "0003_break_things" in deploy.output
+        assert "exited with code 1" in deploy.output and "its output:" in deploy.output, deploy.output[-3000:]
+        backup = re.search(r"Backup taken before the migrations: (e2e-webstack-\S+-pre-deploy)", deploy.output)
+        assert backup, deploy.output[-3000:]
+        assert (Path(stack["state_dir"]) / "backups" / f"{backup[1]}.dump").exists()
+        assert "Traffic did not move" in deploy.output
+        assert not docker("ps", "-aq", "--filter", f"label=webstack.version={tag}",
+                          "--filter", "label=webstack.component=app")
         assert _schema_and_data(stack) == before
         assert _version(stack) == "2.0.0"
     finally:
