@@ -704,7 +704,9 @@ class Release:
         address = net.get("IPAddress") or ""
         if target["readiness"] and target["port"]:
             try:
-                conn = http.client.HTTPConnection(address, target["port"], timeout=1)
+                # a loaded host answers slowly: up to 3 s per probe, never past the grace period
+                left = target["grace"] - (now() - target["started"])
+                conn = http.client.HTTPConnection(address, target["port"], timeout=max(0.5, min(3.0, left)))
                 try:
                     conn.request("GET", target["readiness"], headers={"User-Agent": "webstack-readiness"})
                     resp = conn.getresponse()
