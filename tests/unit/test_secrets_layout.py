@@ -32,5 +32,9 @@ def test_secrets_files_are_generated_or_encrypted():
 
 
 def test_secrets_file_names_match_the_environments():
-    envs = {p.name for p in (ROOT / "inventories").iterdir() if p.is_dir()}
+    """secrets/<webstack_env>.yml: preflight looks the file up by the environment's name."""
+    import yaml
+
+    envs = {yaml.safe_load(p.read_text(encoding="utf-8")).get("webstack_env")
+            for p in (ROOT / "inventories").glob("*/group_vars/all/webstack.yml")}
     assert {p.stem for p in (ROOT / "secrets").glob("*.yml")} <= envs
