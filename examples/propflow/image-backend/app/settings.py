@@ -16,8 +16,6 @@ def check_environment():
     missing = [name for name in REQUIRED if not os.environ.get(name)]
     if missing:
         sys.exit(f"refusing to start: missing environment {', '.join(missing)}")
-    if "S3_BUCKET" not in os.environ:
-        sys.exit("refusing to start: missing environment S3_BUCKET (may be empty without object storage)")
 
 
 def database():
