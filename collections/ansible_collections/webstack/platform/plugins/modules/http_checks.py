@@ -182,7 +182,7 @@ def main():
     failed = [r for r in results if not r["passed"]]
     if failed:
         module.fail_json(
-            msg="smoke checks failed through {} after {}s: {}".format(base, seconds, "; ".join(
+            msg="smoke test of {} failed after {}s: {}".format(base, seconds, "; ".join(
                 f"GET {r['path']}{' (Host ' + r['host'] + ')' if r['host'] else ''}"
                 f"{' [' + r['process'] + ']' if r['process'] else ''}: {r['detail']}" for r in failed)),
             results=results, seconds=seconds)
