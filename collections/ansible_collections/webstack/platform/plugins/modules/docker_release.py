@@ -110,6 +110,13 @@ options:
     description: O(action=putback) only. The RV(previous_proxy) returned by O(action=switch).
     type: dict
     default: {}
+  switch:
+    description:
+      - O(action=plan) only. Also switch in the same module run (what O(action=switch) does) when the release is not a
+        no-op and not in check mode; for releases with nothing to do between the plan and the switch (a rollback, a
+        deploy without migrations). RV(release.switched) says whether it did.
+    type: bool
+    default: false
   switched_at:
     description: O(action=finish) only. RV(switched_at) of O(action=switch) (epoch seconds), the start of the drain.
     type: float
@@ -187,6 +194,9 @@ release:
     noop:
       description: The version is live with this exact configuration on every process; nothing to do.
       type: bool
+    switched:
+      description: O(switch) was set and the module switched traffic in this run.
+      type: bool
     live_colour:
       description: Colour serving now ("" when nothing is deployed).
       type: str
@@ -203,7 +213,7 @@ release:
       description: What the release ledger records for this platform (colour, images, image ids, counts).
       type: dict
 switched_at:
-  description: Epoch seconds at which nginx was reloaded onto the new colour (O(action=switch)).
+  description: Epoch seconds at which nginx was reloaded onto the new colour (O(action=switch), or plan with O(switch)).
   returned: when action is switch
   type: float
 previous_proxy:
@@ -614,6 +624,11 @@ class Release:
                  "before": proxy_now.get(ROUTES_FILE) or "", "after": proxy_new[ROUTES_FILE]},
             ]
         self.mark("render")
+        release["switched"] = False
+        if self.p["switch"] and not noop and not self.module.check_mode:
+            self.p["release"] = release
+            result.update(self.switch())
+            release["switched"] = True
         return result
 
     # -- containers
@@ -997,6 +1012,7 @@ def main():
             "live_colour": {"type": "str", "default": ""},
             "release": {"type": "dict", "default": {}},
             "previous_proxy": {"type": "dict", "default": {}},
+            "switch": {"type": "bool", "default": False},
             "switched_at": {"type": "float", "default": 0},
             "drain_seconds": {"type": "float", "default": 2},
             "settle_seconds": {"type": "float", "default": 2},

@@ -412,3 +412,15 @@ def test_migrate_fails_with_the_output_and_masks_secrets(env, capsys, http_port)
     ok = run(env, capsys, action="migrate", release=planned["release"],
              migration={"command": ["migrate", "up"], "process": "web", "timeout": 30})
     assert not ok.get("failed") and ok["exit_code"] == 0
+
+
+def test_plan_with_switch_switches_in_the_same_run_unless_check_mode_or_noop(env, capsys, http_port):
+    checked = run(env, capsys, check_mode=True, action="plan", version="2", processes=procs(http_port),
+                  secret_values=SECRETS, switch=True)
+    assert checked["release"]["switched"] is False and not env["fake"].containers_by_name
+    res = run(env, capsys, action="plan", version="2", processes=procs(http_port), secret_values=SECRETS,
+              switch=True, settle_seconds=0)
+    assert not res.get("failed"), res
+    assert res["release"]["switched"] is True and res["switched_at"] > 0 and "previous_proxy" in res
+    assert "server ut-web-blue-1:%d" % http_port in (env["conf"] / "upstream.conf").read_text()
+    assert "s3cr3t-pw" not in json.dumps(res)
