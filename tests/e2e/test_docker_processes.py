@@ -23,11 +23,11 @@ SERVE_OPT = ["python3", "-m", "http.server", "--directory", "/opt", "--bind", "0
 SLEEP = ["python3", "-c", "import signal, time; signal.signal(signal.SIGTERM, lambda *a: exit(0)); time.sleep(10**6)"]
 PROCESSES = [
     {"name": "web", "command": ["python3", "-m", "webstack_app", "serve"], "port": 8000, "count": 2,
-     "route": {"path": "/"}, "health": {"readiness": "/health/ready", "grace": 30}, "memory": 256},
+     "route": {"path": "/"}, "health": {"readiness": "/health/ready", "grace": 90}, "memory": 256},
     {"name": "files", "command": SERVE_OPT + ["9000"], "port": 9000, "route": {"path": "/webstack"},
-     "health": {"readiness": "/webstack/", "grace": 30}, "memory": 128},
+     "health": {"readiness": "/webstack/", "grace": 90}, "memory": 128},
     {"name": "admin", "command": SERVE_OPT + ["9001"], "port": 9001, "route": {"host": "admin.e2e.test"},
-     "health": {"readiness": "/", "grace": 30}, "memory": 128},
+     "health": {"readiness": "/", "grace": 90}, "memory": 128},
     {"name": "worker", "command": SLEEP, "count": 2, "stop_timeout": 5, "memory": 64},
     {"name": "beat", "command": SLEEP, "singleton": True, "stop_timeout": 5, "memory": 64},
 ]
