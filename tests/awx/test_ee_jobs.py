@@ -39,6 +39,8 @@ TEMPLATES = {t["name"]: t for t in controller_validate.load()["controller_templa
 # What the credential "webstack aws secrets <env>" injects (generated per run, never stored).
 CREDENTIAL_VARS = {"vault_rds_master_password": secrets.token_hex(16), "vault_elasticache_auth_token": secrets.token_hex(24)}
 TIMING = {}
+# generous: an idle machine runs each job in under a minute, a machine loaded 20x its cores in ten or more
+JOB_TIMEOUT = 2400
 IAM = json.loads((ROOT / "docs" / "iam-policies.json").read_text(encoding="utf-8"))
 
 
@@ -66,7 +68,7 @@ def job(ee_image, moto, tmp_path_factory):
         moto.recorder_start()
         result = runner.run(f"playbooks/{playbook}.yml", template=tpl, answers=answers, credential_vars=CREDENTIAL_VARS,
                             envvars={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                                     "WEBSTACK_AWS_ENDPOINT_URL": moto.url})
+                                     "WEBSTACK_AWS_ENDPOINT_URL": moto.url}, timeout=JOB_TIMEOUT)
         calls = moto.recorder_stop()
         # the documented least-privilege policy of the playbook covers every call the job made
         missing = sorted({iam_policy.iam_action(c) for c in calls} - set(IAM[playbook]))
