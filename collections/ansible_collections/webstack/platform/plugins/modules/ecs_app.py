@@ -262,6 +262,7 @@ changes:
 """
 
 import json
+import re
 
 try:
     import botocore  # noqa: F401  imported for AnsibleAWSModule's error handling
@@ -313,7 +314,9 @@ def secret_resource(value_from):
     """The IAM resource of a valueFrom: a Secrets Manager ARN without a JSON-key suffix, or an SSM ARN."""
     parts = value_from.split(":")
     if len(parts) >= 7 and parts[2] == "secretsmanager":
-        return "secretsmanager", ":".join(parts[:7])
+        arn = ":".join(parts[:7])
+        # a partial ARN (no random 6-character suffix) matches in IAM only with the suffix wildcard
+        return "secretsmanager", arn if re.search(r"-[A-Za-z0-9]{6}$", parts[6]) else arn + "-??????"
     return "ssm", value_from
 
 
