@@ -44,8 +44,6 @@ SETTINGS = {
     "healthy_threshold": ("alb", "alb_healthy_threshold"),
     "unhealthy_threshold": ("alb", "alb_unhealthy_threshold"),
     "deregistration_delay": ("alb", "alb_deregistration_delay"),
-    "grace_period": ("ecs_service", "ecs_service_health_check_grace_period"),
-    "min_tasks": ("ecs_service", "ecs_service_min_tasks"),
     "minimum_healthy_percent": ("ecs_service", "ecs_service_minimum_healthy_percent"),
     "maximum_percent": ("ecs_service", "ecs_service_maximum_percent"),
     "circuit_breaker": ("ecs_service", "ecs_service_circuit_breaker"),
@@ -61,8 +59,9 @@ def _yaml(path: Path) -> dict:
 
 
 def load_settings(env: str, root: Path = ROOT) -> dict:
-    """The model's inputs for inventory `env`: {key: value}, plus `desired_count` of the web-facing services
-    (per-process min_tasks overrides of ecs_service_processes honoured; the largest, i.e. slowest, wins)."""
+    """The model's inputs for inventory `env`: {key: value}, plus from the application description (app_processes of
+    roles/app/defaults overlaid with the inventory's app.yml) the routed processes' `desired_count` (their `count`) and
+    `grace_period` (their `health.grace`, default 30); the largest, i.e. slowest, wins."""
     merged: dict = {}
     for role in sorted({role for role, _var in SETTINGS.values()}):
         merged.update(_yaml(root / "roles" / role / "defaults" / "main.yml"))
@@ -78,10 +77,19 @@ def load_settings(env: str, root: Path = ROOT) -> dict:
         elif isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"inventories/{env}: {var} must be an integer literal for the model, got {value!r}")
         values[key] = value
-    processes = merged.get("ecs_service_processes") or []
-    web_facing = [p for p in processes if p.get("target_group")]
-    values["desired_count"] = max([int(p.get("min_tasks", values["min_tasks"])) for p in web_facing]
-                                  or [values["min_tasks"]])
+    app = _yaml(root / "roles" / "app" / "defaults" / "main.yml")
+    app.update(_yaml(root / "inventories" / env / "group_vars" / "all" / "app.yml"))
+    processes = app.get("app_processes") or []
+    web_facing = [p for p in processes if p.get("route") and p.get("port")]
+    for key, where, default in (("desired_count", ("count",), 1), ("grace_period", ("health", "grace"), 30)):
+        found = []
+        for proc in web_facing:
+            value = proc.get(where[0], default) if len(where) == 1 else (proc.get("health") or {}).get(where[1], default)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"inventories/{env}: app_processes[{proc.get('name')}].{'.'.join(where)} must be an "
+                                 f"integer literal for the model, got {value!r}")
+            found.append(value)
+        values[key] = max(found or [default])
     values["web_facing_services"] = [p["name"] for p in web_facing]
     return values
 
