@@ -19,7 +19,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from awsharness import ROOT, assert_refused_in_preflight, ecr_image_manifest, mutating
+from awsharness import ROOT, MotoServer, assert_refused_in_preflight, ecr_image_manifest, mutating, run_playbook
 
 pytestmark = pytest.mark.aws
 
@@ -71,17 +71,33 @@ def secret_values() -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def described(moto_server, ansible):
-    """The sandbox provisioned from nothing with the PropFlow-like description (emulator reset first)."""
-    moto_server.reset()
-    first = ansible("playbooks/provision.yml", record=True, extra_vars=APP)
+def emulator():
+    """An emulator of this module's own whose ECS services report 2 running tasks (the description has counts of 2)."""
+    server = MotoServer(ecs_service_running=2).start()
+    yield server
+    server.stop()
+
+
+def run(server, playbook, *, record=False, **kwargs):
+    if record:
+        server.recorder_start()
+    result = run_playbook(playbook, endpoint_url=server.url, **kwargs)
+    if record:
+        result.calls = server.recorder_stop()
+    return result
+
+
+@pytest.fixture(scope="module")
+def described(emulator):
+    """The sandbox provisioned from nothing with the PropFlow-like description."""
+    first = run(emulator, "playbooks/provision.yml", record=True, extra_vars=APP)
     assert first.rc == 0, first.summary()
     return first
 
 
 @pytest.fixture(scope="module")
-def task_definitions(described, moto_server):
-    ecs = moto_server.client("ecs")
+def task_definitions(described, emulator):
+    ecs = emulator.client("ecs")
     services = {s["serviceName"]: s for s in ecs.describe_services(cluster=NAME, services=list(PROCESSES))["services"]}
     out = {}
     for name, svc in services.items():
@@ -90,20 +106,20 @@ def task_definitions(described, moto_server):
     return services, out
 
 
-def test_second_provision_changes_nothing(described, ansible):
+def test_second_provision_changes_nothing(described, emulator):
     assert described.changed > 0
-    again = ansible("playbooks/provision.yml", record=True, extra_vars=APP)
+    again = run(emulator, "playbooks/provision.yml", record=True, extra_vars=APP)
     assert again.rc == 0, again.summary()
     assert again.changed == 0, again.summary()
     assert [str(c) for c in mutating(again.calls)] == []
 
 
-def test_task_definitions_carry_each_process(task_definitions, moto_server):
+def test_task_definitions_carry_each_process(task_definitions, emulator):
     services, tds = task_definitions
     assert sorted(services) == sorted(PROCESSES)
-    sm = moto_server.client("secretsmanager")
+    sm = emulator.client("secretsmanager")
     app_arn = sm.describe_secret(SecretId=f"{NAME}/app")["ARN"]
-    redis = moto_server.client("elasticache").describe_replication_groups()["ReplicationGroups"][0]
+    redis = emulator.client("elasticache").describe_replication_groups()["ReplicationGroups"][0]
     redis_host = redis["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
     expected_images = {p: f"{ECR}:1.0.0" for p in PROCESSES} | {"dashboard": f"{DASHBOARD}:1.0.0"}
     for proc in APP["app_processes"]:
@@ -130,9 +146,9 @@ def test_task_definitions_carry_each_process(task_definitions, moto_server):
         assert not any(v in dumped for v in secret_values()), f"{name}: a secret value is in the task definition"
 
 
-def test_services_counts_singleton_and_load_balancers(task_definitions, moto_server):
+def test_services_counts_singleton_and_load_balancers(task_definitions, emulator):
     services, _tds = task_definitions
-    elbv2 = moto_server.client("elbv2")
+    elbv2 = emulator.client("elbv2")
     tgs = {g["TargetGroupName"]: g for g in elbv2.describe_target_groups(Names=[f"{NAME}-{p}" for p in ROUTED])["TargetGroups"]}
     for name, svc in services.items():
         dep = svc["deploymentConfiguration"]
@@ -147,30 +163,30 @@ def test_services_counts_singleton_and_load_balancers(task_definitions, moto_ser
             assert svc["loadBalancers"] == [], name
     assert services["api"]["desiredCount"] == 2 and services["worker"]["desiredCount"] == 2
     assert services["api"]["healthCheckGracePeriodSeconds"] == 30
-    aas = moto_server.client("application-autoscaling")
+    aas = emulator.client("application-autoscaling")
     targets = aas.describe_scalable_targets(ServiceNamespace="ecs",
                                             ResourceIds=[f"service/{NAME}/{p}" for p in PROCESSES])["ScalableTargets"]
     bounds = {t["ResourceId"].rsplit("/", 1)[1]: (t["MinCapacity"], t["MaxCapacity"]) for t in targets}
     assert bounds == {"api": (2, 6), "worker": (2, 2), "beat": (1, 1), "dashboard": (1, 1), "admin": (1, 1)}
 
 
-def test_app_secret_holds_the_composed_and_vault_secrets_and_only_it_is_readable(described, moto_server):
-    sm = moto_server.client("secretsmanager")
+def test_app_secret_holds_the_composed_and_vault_secrets_and_only_it_is_readable(described, emulator):
+    sm = emulator.client("secretsmanager")
     value = json.loads(sm.get_secret_value(SecretId=f"{NAME}/app")["SecretString"])
     assert sorted(value) == ["DATABASE_URL", "SECRET_KEY"]  # the arn secret stays where it is
-    db = moto_server.client("rds").describe_db_instances(DBInstanceIdentifier=f"{NAME}-postgres")["DBInstances"][0]
+    db = emulator.client("rds").describe_db_instances(DBInstanceIdentifier=f"{NAME}-postgres")["DBInstances"][0]
     password = (SECRETS_DIR / "rds_master_password").read_text().splitlines()[0].split(" salt=", 1)[0]
     assert value["DATABASE_URL"] == (f"postgresql://webstack_admin:{password}@{db['Endpoint']['Address']}:"
                                      f"{db['Endpoint']['Port']}/webstack")
     assert value["SECRET_KEY"] == SECRET_KEY
-    doc = moto_server.client("iam").get_role_policy(RoleName=f"{NAME}-ecs-execution", PolicyName="webstack-read-secrets")
+    doc = emulator.client("iam").get_role_policy(RoleName=f"{NAME}-ecs-execution", PolicyName="webstack-read-secrets")
     (statement,) = doc["PolicyDocument"]["Statement"]
     assert statement["Action"] == ["secretsmanager:GetSecretValue"]
     assert sorted(statement["Resource"]) == sorted([sm.describe_secret(SecretId=f"{NAME}/app")["ARN"], SUPABASE_ARN])
 
 
-def test_target_groups_and_listener_rules_follow_the_routes(described, moto_server):
-    elbv2 = moto_server.client("elbv2")
+def test_target_groups_and_listener_rules_follow_the_routes(described, emulator):
+    elbv2 = emulator.client("elbv2")
     tgs = {g["TargetGroupName"]: g for g in elbv2.describe_target_groups()["TargetGroups"]}
     assert sorted(tgs) == sorted(f"{NAME}-{p}" for p in ROUTED)  # no target group for the worker and the beat
     health = {n.removeprefix(f"{NAME}-"): (g["Port"], g["HealthCheckPath"], g["Matcher"]["HttpCode"]) for n, g in tgs.items()}
@@ -207,27 +223,27 @@ class _App(BaseHTTPRequestHandler):
         pass
 
 
-def test_deploy_uses_per_process_images_the_migration_command_and_the_smoke_checks(described, ansible, moto_server):
-    ecr = moto_server.client("ecr")
+def test_deploy_uses_per_process_images_the_migration_command_and_the_smoke_checks(described, emulator):
+    ecr = emulator.client("ecr")
     for version in ("1.0.0", "2.0.0"):
         ecr.put_image(repositoryName=f"{NAME}/app", imageManifest=ecr_image_manifest(version), imageTag=version)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _App)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         _App.seen.clear()
-        result = ansible("playbooks/deploy.yml", extra_vars=dict(APP, app_version="2.0.0",
+        result = run(emulator, "playbooks/deploy.yml", extra_vars=dict(APP, app_version="2.0.0",
                                                                    ecs_release_smoke_base_url=f"http://127.0.0.1:{server.server_port}"))
     finally:
         server.shutdown()
         server.server_close()
     assert result.rc == 0, result.summary()
-    ecs = moto_server.client("ecs")
+    ecs = emulator.client("ecs")
     images = {}
     for svc in ecs.describe_services(cluster=NAME, services=list(PROCESSES))["services"]:
         td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
         images[svc["serviceName"]] = (td["containerDefinitions"][0]["image"], svc["taskDefinition"])
     assert {n: i for n, (i, _td) in images.items()} == {p: f"{ECR}:2.0.0" for p in PROCESSES} | {"dashboard": f"{DASHBOARD}:2.0.0"}
-    ledger = json.loads(moto_server.client("s3").get_object(Bucket=f"{NAME}-backups-logs", Key=f"ledger/{NAME}.json")["Body"].read())
+    ledger = json.loads(emulator.client("s3").get_object(Bucket=f"{NAME}-backups-logs", Key=f"ledger/{NAME}.json")["Body"].read())
     entry = ledger["releases"][-1]
     assert (entry["action"], entry["version"]) == ("deploy", "2.0.0")
     assert entry["images"]["dashboard"] == f"{DASHBOARD}:2.0.0"
@@ -238,8 +254,8 @@ def test_deploy_uses_per_process_images_the_migration_command_and_the_smoke_chec
     assert _App.seen == [("/api/health", host), ("/api/version", host), ("/login", "admin.example.com")]
 
 
-def test_no_secret_value_in_a_verbose_run(described, ansible):
-    result = ansible("playbooks/provision.yml", extra_vars=APP,
+def test_no_secret_value_in_a_verbose_run(described, emulator):
+    result = run(emulator, "playbooks/provision.yml", extra_vars=APP,
                      json_output=False, verbosity=3)
     assert result.rc == 0, result.stdout[-3000:]
     text = result.stdout + result.stderr
