@@ -13,7 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
+from benchmark_compose import compose_figures  # noqa: E402
 from harness import LoadLoop, docker, remove_stack, run_playbook  # noqa: E402
 
 STACK = "bench-webstack"
@@ -86,6 +88,8 @@ def main():
         finally:
             run_playbook("teardown", overrides, extra_vars={"confirm_teardown": STACK})
             remove_stack(STACK, STATE_DIR)
+            # the peer tool on the same images and load: docker-compose up -d (scripts/benchmark_compose.py)
+            figures["docker_compose"] = compose_figures()
             print(json.dumps(figures, indent=2))  # what was measured, also when a step failed
 
 

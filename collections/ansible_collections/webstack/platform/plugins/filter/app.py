@@ -251,6 +251,7 @@ def app_plan(description, tokens=None, platform="docker"):
     }
     return {
         "version": version,
+        "image_source": _s(description.get("image_source") or "present"),
         "processes": plan_procs,
         "migrations": plan_migrations,
         "smoke_checks": _smoke_checks(description, processes, tokens),

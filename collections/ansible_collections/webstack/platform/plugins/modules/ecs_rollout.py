@@ -18,7 +18,10 @@ description:
     compatibilities, cpu, memory, runtime platform, pid/ipc mode, proxy configuration, ephemeral storage) is
     copied. When the family's latest ACTIVE revision already is exactly that definition it is reused, so a
     re-run after a failure does not pile up revisions. A service already on a revision with that image is
-    left alone (C(UNCHANGED)) unless I(force_new_deployment=true).
+    left alone (C(UNCHANGED)) unless I(force_new_deployment=true) - and unless its PRIMARY deployment on that
+    revision is still C(IN_PROGRESS) or C(FAILED) (AWS switches C(taskDefinition) at UpdateService, long before
+    the deployment completes: a re-run after a killed run finds the target already set): that deployment is then
+    tracked like one of this run's (waited for, its failure reported; not rolled back, as this run did not start it).
   - With I(services[].task_definition), the service is pointed at that revision (a rollback).
   - With neither, the current image is kept; I(services[].environment) and/or I(force_new_deployment) still
     apply (used to repoint the application after a database restore).
@@ -26,7 +29,9 @@ description:
     service's rollout is the deployment UpdateService created (the new PRIMARY deployment on the target
     revision), which is done when its C(rolloutState) is C(COMPLETED) or C(FAILED); when the circuit breaker
     rolls back (that deployment disappears or turns FAILED and a PRIMARY deployment on another revision
-    appears) the service FAILED "rolled back by the circuit breaker". The reason reported is the deployment's
+    appears) the service FAILED "rolled back by the circuit breaker". A tracked deployment that disappears is a
+    failure even when the new PRIMARY is on the same revision (the breaker's rollback of a forced deployment on
+    one revision is a new deployment on that revision): the tracked id is never swapped. The reason reported is the deployment's
     C(rolloutStateReason) plus the service events that appeared since the module started.
   - B(Emulator fallback.) moto 5.2.5 never changes a service's deployments on UpdateService (the PRIMARY
     deployment stays on the revision the service was created with, C(rolloutState) stays what it was, only the
@@ -400,7 +405,18 @@ class Rollout:
                 plan["_previous_image"] = container_image(current, container)
             if plan["action"] == "none" and self.p["force_new_deployment"]:
                 plan["action"] = "force"
-            plan["changed"] = plan["action"] != "none"
+            if plan["action"] == "none":
+                # The service is on the target revision already. AWS switches a service's taskDefinition at
+                # UpdateService, long before the deployment completes: a re-run after a killed run (or after ECS
+                # began its own rollback) sees the target while the PRIMARY deployment is still IN_PROGRESS or
+                # FAILED. That deployment is tracked (waited for, its failure reported), not called UNCHANGED.
+                primary = next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), None)
+                if (primary is not None and primary.get("rolloutState") in ("IN_PROGRESS", "FAILED")
+                        and same_td(primary.get("taskDefinition"), plan["task_definition"])):
+                    plan["action"] = "track"
+                    plan["_deployment"] = primary.get("id")
+                    plan["rollout_state"] = primary.get("rolloutState")
+            plan["changed"] = plan["action"] not in ("none", "track")
             self.plans[name] = plan
 
     def image_plan(self, name, item, container, current_ref, plan, registrations):
@@ -528,7 +544,12 @@ class Rollout:
         if target["deployment"]:
             dep = next((d for d in deployments if d.get("id") == target["deployment"]), None)
             if dep is None and primary is not None and same_td(primary.get("taskDefinition"), target["td"]):
-                target["deployment"], dep = primary.get("id"), primary
+                # The tracked deployment is gone, replaced by a newer PRIMARY on the same revision: the circuit
+                # breaker's rollback of a forced deployment (a new deployment on that revision) or someone else's
+                # UpdateService. Never adopt it: the breaker's rollback would read COMPLETED.
+                return "FAILED", (f"deployment {target['deployment']} disappeared, replaced by {primary.get('id')} on "
+                                  f"{td_key(primary.get('taskDefinition'))} (rolled back by the circuit breaker or "
+                                  f"changed by someone else){detail}")
             if dep is None or (dep.get("status") != "PRIMARY" and dep.get("rolloutState") != "FAILED" and primary is not None
                                and not same_td(primary.get("taskDefinition"), target["td"])):
                 now_on = td_key(primary.get("taskDefinition")) if primary else td_key(service.get("taskDefinition"))
@@ -688,6 +709,7 @@ class Rollout:
             self.verify_images()
         self.describe_plan_changes()
         changing = [name for name, plan in self.plans.items() if plan["changed"]]
+        tracked = [name for name, plan in self.plans.items() if plan["action"] == "track"]
         if self.check:
             for name in changing:
                 self.plans[name]["rollout_state"] = "PLANNED"
@@ -717,11 +739,15 @@ class Rollout:
             for name in targets:
                 self.plans[name]["rollout_state"] = "IN_PROGRESS"
             self.module.exit_json(**self.result())
+        if failure is None:
+            # deployments this run did not start but found unfinished on the target revision
+            for name in tracked:
+                targets[name] = {"td": self.plans[name]["task_definition"], "deployment": self.plans[name]["_deployment"]}
         outcome = self.wait_for(targets, stop_on_failure=self.p["rollback_on_failure"]) if failure is None else {}
         for name, item in outcome.items():
             self.plans[name].update(rollout_state=item["rollout_state"], reason=item["reason"], events=item.get("events", []),
                                     running_count=item.get("running_count", 0), desired_count=item.get("desired_count", 0))
-        failed = [n for n in changing if self.plans[n]["rollout_state"] in ("FAILED", "TIMEOUT")]
+        failed = [n for n in changing + tracked if self.plans[n]["rollout_state"] in ("FAILED", "TIMEOUT")]
         if failure is None and not failed:
             self.deregister_old(dict(self.initial, **self.last_seen))
             self.module.exit_json(**self.result())

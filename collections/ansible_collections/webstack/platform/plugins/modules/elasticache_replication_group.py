@@ -165,6 +165,10 @@ options:
         be modified.
     type: int
     default: 1800
+  poll_interval:
+    description:
+      - Seconds between two polls while waiting (default 15).
+    type: int
 notes:
   - Supports check mode (reports what would change) and diff mode (no AUTH token in the diff).
   - "IAM permissions: C(elasticache:CreateReplicationGroup), C(elasticache:ModifyReplicationGroup),
@@ -372,7 +376,7 @@ def wait_for(module, client, group_id, target):
                 f"Timed out after {module.params['wait_timeout']}s waiting for replication group {group_id} "
                 f"to become {target} (last status: {group.get('Status') if group else 'absent'})"
             )
-        time.sleep(POLL_DELAY)
+        time.sleep(POLL_DELAY if module.params.get("poll_interval") is None else module.params["poll_interval"])
 
 
 def current_view(group, member):
@@ -721,6 +725,7 @@ def main():
         purge_tags=dict(type="bool", default=True),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=1800),
+        poll_interval=dict(type="int"),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     validate(module)

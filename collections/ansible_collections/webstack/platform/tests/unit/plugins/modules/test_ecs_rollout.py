@@ -608,3 +608,63 @@ def test_untracked_rollout_adopts_a_late_primary_deployment():
     untracked = {"td": td_arn("f", 2), "deployment": None}
     draining = [deployment("d-0", td_arn("f", 2)), deployment("d-9", td_arn("f", 1), status="ACTIVE")]
     assert rollout.evaluate("web", service("web", td_arn("f", 2), draining), untracked) is None
+
+
+# --- AWS behaviour the emulator hides (issue 11) -------------------------------------------------------------
+def test_forced_deployment_replaced_by_the_breakers_rollback_on_the_same_revision_is_failed(aws_stub, run_module, clock):
+    """restore.yml forces a new deployment on one revision. When its tasks fail, the circuit breaker's rollback is a
+    NEW deployment on that same revision: the tracked deployment disappears and a PRIMARY on the target shows up,
+    COMPLETED. That is a failed rollout, never the tracked deployment completing."""
+    ecs = aws_stub("ecs")
+    web3 = task_definition("web", 3, image="registry.example.com/app:1")
+    describe_services(ecs, service("web", web3["taskDefinitionArn"]))
+    describe_td(ecs, "webstack-t-web", web3)
+    dep = deployment("ecs-svc/web-1", web3["taskDefinitionArn"], state="IN_PROGRESS", running=0)
+    old = deployment("ecs-svc/web-0", web3["taskDefinitionArn"], status="ACTIVE")
+    update(ecs, "web", web3["taskDefinitionArn"], service("web", web3["taskDefinitionArn"], [dep, old]), force=True)
+    rollback = deployment("ecs-svc/web-2", web3["taskDefinitionArn"], state="COMPLETED",
+                          reason="ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/web-0.")
+    describe_services(ecs, service("web", web3["taskDefinitionArn"], [rollback],
+                                   events=[event("web-e1", f"(service web) {BREAKER}")]))
+    res = run_module(ecs_rollout, args([{"name": "web"}], force_new_deployment=True))
+    assert res.failed, res.result
+    assert res.result["services"]["web"]["rollout_state"] == "FAILED"
+    assert res.result["msg"].startswith("service web: rollout FAILED (deployment ecs-svc/web-1 disappeared, replaced by "
+                                        "ecs-svc/web-2 on webstack-t-web:3 (rolled back by the circuit breaker"), res.result["msg"]
+
+
+def test_unchanged_service_with_its_deployment_in_progress_is_waited_for(aws_stub, run_module, clock):
+    """A re-run after a killed run: the service's taskDefinition is the target already (AWS switches it at
+    UpdateService) but the PRIMARY deployment is IN_PROGRESS: it is waited for, not reported UNCHANGED."""
+    ecs, ecr = aws_stub("ecs"), aws_stub("ecr")
+    image = f"{REPO}:2.0.0"
+    web4, web3 = task_definition("web", 4, image), task_definition("web", 3)
+    dep = deployment("ecs-svc/web-1", web4["taskDefinitionArn"], state="IN_PROGRESS", running=0)
+    old = deployment("ecs-svc/web-0", web3["taskDefinitionArn"], status="ACTIVE")
+    describe_services(ecs, service("web", web4["taskDefinitionArn"], [dep, old], running=2))
+    describe_td(ecs, "webstack-t-web", web4)
+    image_found(ecr, "2.0.0")
+    describe_services(ecs, service("web", web4["taskDefinitionArn"], [dict(dep, runningCount=1), old], running=3))
+    describe_services(ecs, service("web", web4["taskDefinitionArn"], [done(dep)]))
+    res = run_module(ecs_rollout, args([{"name": "web", "image": image}]))
+    assert not res.failed, res.result
+    web = res.result["services"]["web"]
+    assert (web["action"], web["rollout_state"], web["changed"]) == ("track", "COMPLETED", False), web
+    assert res.result["changed"] is False and clock.sleeps == [10]
+
+
+def test_unchanged_service_whose_deployment_failed_is_reported_failed(aws_stub, run_module, clock):
+    """The put-back after ECS began (and failed) its own deployment: the service is on the target, its PRIMARY
+    deployment FAILED. Success would hide a broken service."""
+    ecs, ecr = aws_stub("ecs"), aws_stub("ecr")
+    image = f"{REPO}:2.0.0"
+    web4 = task_definition("web", 4, image)
+    dep = deployment("ecs-svc/web-1", web4["taskDefinitionArn"], state="FAILED", reason=BREAKER, running=0)
+    describe_services(ecs, service("web", web4["taskDefinitionArn"], [dep], running=0))
+    describe_td(ecs, "webstack-t-web", web4)
+    image_found(ecr, "2.0.0")
+    describe_services(ecs, service("web", web4["taskDefinitionArn"], [dep], running=0))
+    res = run_module(ecs_rollout, args([{"name": "web", "image": image}]))
+    assert res.failed, res.result
+    assert res.result["msg"] == f"service web: rollout FAILED ({BREAKER}); nothing to roll back (no service was changed)"
+    assert res.result["services"]["web"]["rollout_state"] == "FAILED"

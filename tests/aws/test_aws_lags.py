@@ -1,0 +1,65 @@
+"""The playbooks against AWS's documented lags, end to end: tests/aws/awsproxy.py sits on 127.0.0.1 in front of the
+moto server and answers like AWS does while long operations are under way (moto finishes them at once).
+
+- first provision: RDS and ElastiCache are `creating` without an endpoint for a few polls; the provision must wait
+  for them and compose the services' environment from the endpoints read after the waits.
+- teardown: deleted ECS services stay DRAINING for a few polls (the cluster cannot be deleted meanwhile), security
+  groups and subnets fail with DependencyViolation a few times, Elastic IPs are still in use after their NAT
+  gateway was deleted; the teardown must wait and retry within its deadlines and remove everything.
+"""
+from __future__ import annotations
+
+import pytest
+from awsharness import run_playbook
+from awsproxy import AwsProxy, Lags
+
+pytestmark = pytest.mark.aws
+
+NAME = "webstack-sandbox"
+SERVICES = ("web", "api", "worker")
+
+
+@pytest.fixture(scope="module")
+def proxies():
+    started = []
+
+    def start(upstream: str, **lags) -> AwsProxy:
+        proxy = AwsProxy(upstream, Lags(**lags)).start()
+        started.append(proxy)
+        return proxy
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+def container_env(ecs, task_definition: str) -> dict:
+    td = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+    return {e["name"]: e["value"] for e in td["containerDefinitions"][0].get("environment", [])}
+
+
+def test_first_provision_waits_for_the_endpoints_and_composes_the_environment_from_them(moto_server, proxies):
+    moto_server.reset()
+    proxy = proxies(moto_server.url, rds_creating_polls=5, cache_creating_polls=3)
+    result = run_playbook("playbooks/provision.yml", endpoint_url=proxy.url)
+    assert result.rc == 0, result.summary()
+    # AWS's answers reached the playbook: the creations returned no endpoint and the waits polled through `creating`
+    assert proxy.shaped("CreateDBInstance") and proxy.shaped("CreateReplicationGroup"), proxy.log
+    creating_polls = [s.action for s in proxy.shaped() if s.action in ("DescribeDBInstances", "DescribeReplicationGroups")]
+    assert creating_polls.count("DescribeDBInstances") == 5 and creating_polls.count("DescribeReplicationGroups") == 3
+    rds, ec, ecs = (moto_server.client(s) for s in ("rds", "elasticache", "ecs"))
+    db = rds.describe_db_instances(DBInstanceIdentifier=f"{NAME}-postgres")["DBInstances"][0]["Endpoint"]
+    redis = ec.describe_replication_groups(ReplicationGroupId=f"{NAME}-redis")["ReplicationGroups"][0]
+    primary = redis["NodeGroups"][0]["PrimaryEndpoint"]
+    services = ecs.describe_services(cluster=NAME, services=list(SERVICES))["services"]
+    assert sorted(s["serviceName"] for s in services) == sorted(SERVICES)
+    for service in services:
+        env = container_env(ecs, service["taskDefinition"])
+        assert env["APP_DATABASE_HOST"] == db["Address"] and env["APP_DATABASE_PORT"] == str(db["Port"]), env
+        assert env["APP_REDIS_HOST"] == primary["Address"] and env["APP_REDIS_PORT"] == str(primary["Port"]), env
+        assert env["APP_REDIS_SSL"] == "true", env
+    # the published facts are the contract other layers read (role READMEs)
+    published = {name: res.get("ansible_facts", {}) for name, _h, res in result.tasks()
+                 if name.endswith(("Publish the PostgreSQL endpoint (rds_endpoint)", "Publish the Redis endpoint (elasticache_endpoint)"))}
+    facts = {k: v for f in published.values() for k, v in f.items()}
+    assert facts["rds_endpoint"] == {"address": db["Address"], "port": db["Port"]}, facts
+    assert facts["elasticache_endpoint"] == {"address": primary["Address"], "port": primary["Port"], "tls": True}, facts
