@@ -578,7 +578,8 @@ class Rollout:
         if primary is not None and same_td(primary.get("taskDefinition"), target["td"]) and primary.get("rolloutState") == "FAILED":
             return "FAILED", (primary.get("rolloutStateReason") or "deployment failed") + detail
         running, desired = service.get("runningCount", 0), service.get("desiredCount", 0)
-        if running >= desired and not service.get("pendingCount") and len(deployments) <= 1:
+        # pendingCount: AWS never reports it negative; moto does (desired - its fixed running count): nothing pending
+        if running >= desired and service.get("pendingCount", 0) <= 0 and len(deployments) <= 1:
             return "COMPLETED", f"{running} of {desired} tasks running on {td_key(target['td'])}"
         return None
 
