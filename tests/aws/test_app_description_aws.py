@@ -271,7 +271,8 @@ BAD = {
                                      ["app_processes[].stop_timeout", "120"]),
     "sql_dir without a reachable database": ({"app_migrations": {"sql_dir": str(ROOT / "app" / "migrations")}},
                                              ["app_migrations.sql_dir", "webstack_aws_db_address"]),
-    "target group name too long": ({"app_processes": [*APP["app_processes"][:4], dict(APP["app_processes"][4], name="a-very-long-process-name")]},
+    "target group name too long": ({"app_processes": [*APP["app_processes"][:4], dict(APP["app_processes"][4], name="a-very-long-process-name")],
+                                    "app_smoke_checks": APP["app_smoke_checks"][:2]},
                                    ["app_processes", "32 characters"]),
 }
 
