@@ -18,9 +18,13 @@ description:
     until a later cleanup; its deletion protection is left as it was.
   - "Steps, each reported in RV(steps): read the original's settings (DB subnet group, VPC
     security groups, parameter group, Multi-AZ, storage encryption and KMS key, deletion
-    protection, instance class, storage type and size (IOPS for io1/io2), port, publicly accessible,
-    copy tags to snapshot, CloudWatch log exports, backup retention, IAM database authentication,
-    CA certificate, a custom option group, tags); check the source; restore to
+    protection, instance class, storage type and size (IOPS for io1/io2, IOPS and throughput for gp3
+    from 400 GiB), storage autoscaling maximum, port, publicly accessible, copy tags to snapshot,
+    CloudWatch log exports, backup retention and window, maintenance window, automatic minor version
+    upgrades, Enhanced Monitoring interval and role, Performance Insights (key, retention), IAM
+    database authentication, CA certificate, a custom option group, tags); check the source (a
+    snapshot of another engine major than the original's parameter group family is refused before
+    any change); restore to
     O(restored_identifier) passing all those settings (a point-in-time restore otherwise gets
     AWS's defaults, the VPC's default security group included); wait until it is available;
     apply with one C(ModifyDBInstance) what the restore call did not set (backup retention, or
@@ -220,9 +224,15 @@ RESTORED_FROM = "webstack:restored-from"
 VERIFIED = ("db_subnet_group", "vpc_security_group_ids", "db_parameter_group", "multi_az", "storage_encrypted",
             "kms_key_id", "deletion_protection", "publicly_accessible", "copy_tags_to_snapshot",
             "cloudwatch_logs_exports", "backup_retention_period", "db_instance_class", "storage_type", "port",
-            "iam_database_authentication", "ca_certificate_identifier", "option_group")
-# Compared only when the original has a value (AWS omits them for some engines or API versions).
-OPTIONAL = ("ca_certificate_identifier", "option_group")
+            "iam_database_authentication", "ca_certificate_identifier", "option_group", "iops", "storage_throughput",
+            "max_allocated_storage", "preferred_backup_window", "preferred_maintenance_window",
+            "auto_minor_version_upgrade", "monitoring_interval", "performance_insights")
+# Compared only when the original has a value (AWS omits them for some engines, storage types or API versions).
+OPTIONAL = ("ca_certificate_identifier", "option_group", "iops", "storage_throughput", "max_allocated_storage",
+            "preferred_backup_window", "preferred_maintenance_window", "auto_minor_version_upgrade")
+# gp3 IOPS and throughput are settable for PostgreSQL only from 400 GiB (below, AWS's baseline applies and passing
+# them fails the call).
+GP3_PROVISIONED_FROM_GIB = 400
 
 
 def _now():
@@ -273,7 +283,26 @@ def settings_of(inst):
         "option_group": next((g for g in option_groups if g and not g.startswith("default:")), None),
         "port": (inst.get("Endpoint") or {}).get("Port") or inst.get("DbInstancePort"),
         "tags": boto3_tag_list_to_ansible_dict(inst.get("TagList") or []),
+        "engine_version": inst.get("EngineVersion"),
+        "storage_throughput": inst.get("StorageThroughput"),
+        "max_allocated_storage": inst.get("MaxAllocatedStorage"),
+        "preferred_backup_window": inst.get("PreferredBackupWindow"),
+        "preferred_maintenance_window": inst.get("PreferredMaintenanceWindow"),
+        "auto_minor_version_upgrade": inst.get("AutoMinorVersionUpgrade"),
+        "monitoring_interval": inst.get("MonitoringInterval") or 0,
+        "monitoring_role_arn": inst.get("MonitoringRoleArn") if inst.get("MonitoringInterval") else None,
+        "performance_insights": bool(inst.get("PerformanceInsightsEnabled")),
+        "performance_insights_kms_key_id": inst.get("PerformanceInsightsKMSKeyId") if inst.get("PerformanceInsightsEnabled") else None,
+        "performance_insights_retention_period": (inst.get("PerformanceInsightsRetentionPeriod")
+                                                  if inst.get("PerformanceInsightsEnabled") else None),
     }
+
+
+def provisioned_storage(settings):
+    """Whether IOPS (and for gp3 throughput) are the instance's own settings rather than AWS's baseline."""
+    if settings["storage_type"] in ("io1", "io2"):
+        return True
+    return settings["storage_type"] == "gp3" and (settings["allocated_storage"] or 0) >= GP3_PROVISIONED_FROM_GIB
 
 
 def parse_time(value):
@@ -402,6 +431,13 @@ class Restore:
         elif encrypted and snap.get("KmsKeyId") != original["kms_key_id"]:
             problems.append(f"it is encrypted with KMS key {snap.get('KmsKeyId')}, the original with "
                             f"{original['kms_key_id']} (a restore keeps the snapshot's key)")
+        snap_major = str(snap.get("EngineVersion") or "").split(".")[0]
+        orig_major = str(original["engine_version"] or "").split(".")[0]
+        if snap_major and orig_major and snap_major != orig_major:
+            problems.append(f"it is {snap.get('Engine')} {snap.get('EngineVersion')} and the original's parameter group "
+                            f"{original['db_parameter_group']} is of the {original['engine']}{orig_major} family: AWS refuses "
+                            f"the restore with it (restore with a parameter group of the {snap_major} family and "
+                            "upgrade, outside this module)")
         if problems:
             raise Failure(f"snapshot_identifier {snap_id} cannot be restored: " + "; ".join(problems))
         self.step(f"checked snapshot {snap_id}: available, {snap.get('Engine')} {snap.get('EngineVersion', '')}, "
@@ -469,8 +505,12 @@ class Restore:
         }
         if original["cloudwatch_logs_exports"]:
             request["EnableCloudwatchLogsExports"] = original["cloudwatch_logs_exports"]
-        if original["storage_type"] in ("io1", "io2") and original["iops"]:
+        request["PreferredBackupWindow"] = original["preferred_backup_window"]
+        request["AutoMinorVersionUpgrade"] = original["auto_minor_version_upgrade"]
+        if provisioned_storage(original):
             request["Iops"] = original["iops"]
+            if original["storage_type"] == "gp3":
+                request["StorageThroughput"] = original["storage_throughput"]
         tags = {k: v for k, v in original["tags"].items()
                 if not k.startswith("aws:") and k not in (REPLACED_AT, REPLACED_BY, RESTORED_FROM)}
         tags.update({str(k): str(v) for k, v in (self.p["tags"] or {}).items()})
@@ -505,6 +545,8 @@ class Restore:
             self.client.restore_db_instance_to_point_in_time(
                 SourceDBInstanceIdentifier=source_id, TargetDBInstanceIdentifier=target, RestoreTime=when,
                 aws_retry=True, **request)
+        # RestoreDBInstanceFromDBSnapshot takes no MaxAllocatedStorage, and neither restore call takes the
+        # maintenance window, monitoring or Performance Insights: fix_up sets them on the restored instance.
 
     def fix_up(self, ident, inst, original):
         """One ModifyDBInstance for what the restore did not set; reboot if a parameter group waits for it."""
@@ -521,9 +563,28 @@ class Restore:
         for key, api in (("multi_az", "MultiAZ"), ("deletion_protection", "DeletionProtection"),
                          ("publicly_accessible", "PubliclyAccessible"), ("copy_tags_to_snapshot", "CopyTagsToSnapshot"),
                          ("backup_retention_period", "BackupRetentionPeriod"), ("db_instance_class", "DBInstanceClass"),
-                         ("iam_database_authentication", "EnableIAMDatabaseAuthentication")):
+                         ("iam_database_authentication", "EnableIAMDatabaseAuthentication"),
+                         ("max_allocated_storage", "MaxAllocatedStorage"), ("preferred_backup_window", "PreferredBackupWindow"),
+                         ("preferred_maintenance_window", "PreferredMaintenanceWindow"),
+                         ("auto_minor_version_upgrade", "AutoMinorVersionUpgrade")):
             if current[key] != original[key] and original[key] is not None:
                 request[api] = original[key]
+        if provisioned_storage(original):
+            if original["iops"] and current["iops"] != original["iops"]:
+                request["Iops"] = original["iops"]
+            if original["storage_type"] == "gp3" and original["storage_throughput"] and \
+                    current["storage_throughput"] != original["storage_throughput"]:
+                request["StorageThroughput"] = original["storage_throughput"]
+        if current["monitoring_interval"] != original["monitoring_interval"]:
+            request["MonitoringInterval"] = original["monitoring_interval"]
+            if original["monitoring_role_arn"]:
+                request["MonitoringRoleArn"] = original["monitoring_role_arn"]
+        if current["performance_insights"] != original["performance_insights"]:
+            request["EnablePerformanceInsights"] = original["performance_insights"]
+            if original["performance_insights_kms_key_id"]:
+                request["PerformanceInsightsKMSKeyId"] = original["performance_insights_kms_key_id"]
+            if original["performance_insights_retention_period"]:
+                request["PerformanceInsightsRetentionPeriod"] = original["performance_insights_retention_period"]
         if current["cloudwatch_logs_exports"] != original["cloudwatch_logs_exports"]:
             enable = sorted(set(original["cloudwatch_logs_exports"]) - set(current["cloudwatch_logs_exports"]))
             disable = sorted(set(current["cloudwatch_logs_exports"]) - set(original["cloudwatch_logs_exports"]))
@@ -535,7 +596,14 @@ class Restore:
                        "BackupRetentionPeriod": "backup_retention_period", "DBInstanceClass": "db_instance_class",
                        "CloudwatchLogsExportConfiguration": "cloudwatch_logs_exports",
                        "EnableIAMDatabaseAuthentication": "iam_database_authentication",
-                       "OptionGroupName": "option_group", "CACertificateIdentifier": "ca_certificate_identifier"}
+                       "OptionGroupName": "option_group", "CACertificateIdentifier": "ca_certificate_identifier",
+                       "MaxAllocatedStorage": "max_allocated_storage", "PreferredBackupWindow": "preferred_backup_window",
+                       "PreferredMaintenanceWindow": "preferred_maintenance_window",
+                       "AutoMinorVersionUpgrade": "auto_minor_version_upgrade", "Iops": "iops",
+                       "StorageThroughput": "storage_throughput", "MonitoringInterval": "monitoring_interval",
+                       "MonitoringRoleArn": "monitoring_role_arn", "EnablePerformanceInsights": "performance_insights",
+                       "PerformanceInsightsKMSKeyId": "performance_insights_kms_key_id",
+                       "PerformanceInsightsRetentionPeriod": "performance_insights_retention_period"}
         names = [api_to_name[k] for k in request]
         if not request:
             return inst
