@@ -97,6 +97,25 @@ options:
       - Seconds between two status reads while waiting.
     type: int
     default: 15
+  swap:
+    description:
+      - Swap the names. With V(false) the module stops once the restored instance is available and has the original's
+        settings (RV(ready_to_swap)), so that the caller can stop the application's writes first (AWS's procedure);
+        a second call with the same options and V(true) then swaps.
+    type: bool
+    default: true
+  dns_wait:
+    description:
+      - After the swap, wait until the endpoint DNS name of O(db_instance_identifier) resolves to the restored
+        instance (or at least no longer to the replaced one). AWS deletes the old name at once (resolvers may cache
+        it for minutes) and makes the new one effective in about 10 minutes; a client that connects before gets
+        the replaced instance or nothing. Off where names do not resolve (the emulator).
+    type: bool
+    default: false
+  dns_timeout:
+    description: Seconds O(dns_wait) may take.
+    type: int
+    default: 1200
 notes:
   - Supports check mode; it only reads, runs the source checks and reports the plan in RV(steps).
   - "IAM permissions: C(rds:DescribeDBInstances), C(rds:DescribeDBSnapshots),
@@ -136,6 +155,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+ready_to_swap:
+  description: With O(swap=false), true once the restored instance is ready and the names are not swapped yet.
+  returned: always
+  type: bool
+dns_seconds:
+  description: With O(dns_wait), seconds from the swap until the endpoint resolved to the restored instance.
+  returned: always
+  type: float
 instance:
   description: The instance the application uses after the restore (or now, in check mode).
   returned: always
@@ -198,6 +225,7 @@ elapsed:
 """
 
 import re
+import socket
 import time
 from datetime import datetime
 from datetime import timedelta
@@ -241,6 +269,16 @@ def _now():
 
 def _sleep(seconds):
     time.sleep(seconds)
+
+
+def resolve(host):
+    """The IPv4/IPv6 addresses `host` resolves to now (empty when it does not resolve)."""
+    if not host:
+        return set()
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return set()
 
 
 def utcnow():
@@ -730,19 +768,57 @@ class Restore:
         if phase in ("restored", "original-renamed"):
             r_inst = self.wait(r_id, f"restore {r_id}") if not self.check else r_inst
             r_inst = self.fix_up(r_id, r_inst, original)
+        if phase in ("restored", "original-renamed") and not self.p["swap"]:
+            self.step(f"ready to swap: {r_id} is available with the original's settings; "
+                      + (f"{o_id} not renamed yet" if phase == "restored" else f"{o_id} already renamed to {p_id}")
+                      + " (swap=false)", change=False)
+            return dict(self.result(o_inst, None, {}, o_id), ready_to_swap=True)
+        endpoint = ((o_inst or {}).get("Endpoint") or {}).get("Address", "")
+        if phase == "restored" and self.p["dns_wait"] and not self.check:
+            self.old_addresses = resolve(endpoint)
+            self.new_addresses = resolve(((r_inst or {}).get("Endpoint") or {}).get("Address", ""))
         if phase == "restored":
             p_inst = self.rename(o_id, p_id) or o_inst
             phase = "original-renamed"
         if phase == "original-renamed":
             o_inst = self.rename(r_id, o_id) or r_inst
+            if self.p["dns_wait"] and not self.check:
+                self.wait_dns(endpoint or ((o_inst or {}).get("Endpoint") or {}).get("Address", ""), p_inst)
         if self.check and self.changed:
             self.tag_replaced(p_inst, p_id)
             return self.result(o_inst, p_inst, {}, o_id)
         if phase == "swapped" and o_inst.get("DBInstanceStatus") != "available" and not self.check:
             o_inst = self.wait(o_id, f"restored instance {o_id}")
+        if phase == "swapped" and self.p["dns_wait"] and not self.check:
+            self.wait_dns(endpoint, p_inst)
         self.tag_replaced(p_inst, p_id)
         verified = self.verify(o_inst, original, o_id)
         return self.result(o_inst, p_inst, verified, o_id)
+
+    def wait_dns(self, endpoint, p_inst):
+        """Wait until `endpoint` resolves to the restored instance: to one of its addresses read before the swap, or
+        at least to something that is not the replaced instance's."""
+        old = getattr(self, "old_addresses", None)
+        if old is None:  # resumed after the swap started: the replaced instance's current addresses
+            old = resolve(((p_inst or {}).get("Endpoint") or {}).get("Address", ""))
+        new = getattr(self, "new_addresses", set())
+        start = _now()
+        deadline = start + self.p["dns_timeout"]
+        seen = set()
+        while True:
+            now = resolve(endpoint)
+            seen |= now
+            if now and ((now & new) or not (now & old)):
+                self.step(f"endpoint {endpoint} resolves to the restored instance ({', '.join(sorted(now))}) after "
+                          f"{_now() - start:.1f} s", change=False)
+                self.dns_seconds = round(_now() - start, 1)
+                return
+            if _now() >= deadline:
+                state = (f"still resolves to the replaced instance ({', '.join(sorted(now))})" if now & old
+                         else "does not resolve")
+                raise Failure(f"endpoint {endpoint} {state} {self.p['dns_timeout']} s after the swap (dns_timeout); the "
+                              "names are swapped - rerun with the same options to wait again")
+            _sleep(max(0, min(self.p["poll_interval"], deadline - _now())))
 
     def plan_rest(self, o_id, r_id, p_id, o_inst, original):
         self.act("", f"wait for {r_id} and set on it what the restore call did not (backup retention, ...)")
@@ -764,7 +840,8 @@ class Restore:
         if o_inst:
             instance["settings"] = {k: settings_of(o_inst)[k] for k in VERIFIED}
         return {"changed": self.changed, "instance": instance, "replaced": brief(p_inst), "steps": self.steps,
-                "settings_verified": verified, "source": self.source, "elapsed": round(_now() - self.started, 3)}
+                "settings_verified": verified, "source": self.source, "elapsed": round(_now() - self.started, 3),
+                "ready_to_swap": False, "dns_seconds": getattr(self, "dns_seconds", None)}
 
 
 def main():
@@ -778,6 +855,9 @@ def main():
         tags=dict(type="dict", default={}),
         wait_timeout=dict(type="int", default=3600),
         poll_interval=dict(type="int", default=15),
+        swap=dict(type="bool", default=True),
+        dns_wait=dict(type="bool", default=False),
+        dns_timeout=dict(type="int", default=1200),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     client = module.client("rds", retry_decorator=AWSRetry.jittered_backoff(

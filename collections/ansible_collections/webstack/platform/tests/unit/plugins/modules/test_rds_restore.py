@@ -573,3 +573,52 @@ def test_snapshot_of_another_engine_major_fails_before_any_change(script, run_mo
     assert res.result["msg"].startswith(f"snapshot_identifier {SNAP} cannot be restored: it is postgres 14.10 and the "
                                         "original's parameter group webstack-prod-postgres15 is of the postgres15 family")
     assert script.mutating() == []
+
+
+# --- the swap, as AWS does it (issue 11) ---------------------------------------------------------------------------
+def test_swap_false_stops_before_any_rename(script, clock, run_module):
+    """The caller stops the application's writes between the two calls (AWS: stop traffic before the rename)."""
+    script.state(instance(O), None, None)
+    script.add("describe_db_snapshots", {"DBSnapshots": [snapshot()]}, {"DBSnapshotIdentifier": SNAP})
+    script.add("restore_db_instance_from_db_snapshot", {"DBInstance": instance(R, "creating")}, None)
+    script.describe(R, instance(R, "creating"))
+    script.describe(R, instance(R))
+    res = run_module(mod, args(snapshot_identifier=SNAP, swap=False))
+    assert not res.failed, res.result
+    assert res.result["ready_to_swap"] is True
+    assert res.result["steps"][-1].startswith(f"ready to swap: {R} is available with the original's settings; {O} not renamed")
+    assert script.mutating() == ["restore_db_instance_from_db_snapshot"]
+
+
+def test_swap_waits_until_the_endpoint_resolves_to_the_restored_instance(script, clock, run_module, monkeypatch):
+    """AWS deletes the old DNS name at once but resolvers keep it for minutes, and the new name takes effect in about
+    10 minutes: after the renames the endpoint first still answers the replaced instance's address, then nothing,
+    then the restored instance's."""
+    o_host, r_host = f"{O}.c9akciq32.us-east-1.rds.amazonaws.com", f"{R}.c9akciq32.us-east-1.rds.amazonaws.com"
+    answers = {o_host: [{"10.0.20.5"}, {"10.0.20.5"}, set(), {"10.0.21.9"}], r_host: [{"10.0.21.9"}]}
+    monkeypatch.setattr(mod, "resolve", lambda host: answers[host].pop(0) if answers.get(host) else set())
+    script.state(instance(O), instance(R), None)  # resumed: the restore was started by the swap=false call
+    script.describe(R, instance(R))
+    swap_and_finish(script, instance(O, InstanceCreateTime=NOW), f"snapshot:{SNAP}")
+    res = run_module(mod, args(snapshot_identifier=SNAP, dns_wait=True))
+    assert not res.failed, res.result
+    steps = res.result["steps"]
+    dns = [s for s in steps if s.startswith(f"endpoint {o_host} resolves")]
+    assert dns == [f"endpoint {o_host} resolves to the restored instance (10.0.21.9) after 30.0 s"], steps
+    assert steps.index(dns[0]) > steps.index(f"renamed {R} -> {O}")
+    assert res.result["dns_seconds"] == 30.0
+
+
+def test_dns_that_keeps_answering_the_replaced_instance_fails_after_dns_timeout(script, clock, run_module, monkeypatch):
+    o_host = f"{O}.c9akciq32.us-east-1.rds.amazonaws.com"
+    monkeypatch.setattr(mod, "resolve", lambda host: {"10.0.20.5"} if host == o_host else set())
+    script.state(instance(O), instance(R), None)
+    script.describe(R, instance(R))
+    script.rename(O, P)
+    script.describe(P, instance(P))
+    script.rename(R, O)
+    script.describe(O, instance(O, InstanceCreateTime=NOW))
+    res = run_module(mod, args(snapshot_identifier=SNAP, dns_wait=True, dns_timeout=60))
+    assert res.failed
+    assert res.result["msg"].startswith(f"endpoint {o_host} still resolves to the replaced instance (10.0.20.5) 60 s after "
+                                        "the swap (dns_timeout)")
