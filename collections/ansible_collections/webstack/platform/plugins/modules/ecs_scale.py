@@ -110,12 +110,11 @@ def describe(ecs, cluster, names):
 
 
 def settled(service, desired):
-    deployments = service.get("deployments") or []
-    running = sum(d.get("runningCount", 0) for d in deployments) if deployments else service.get("runningCount", 0)
-    pending = sum(d.get("pendingCount", 0) for d in deployments) if deployments else service.get("pendingCount", 0)
+    """The service's running and pending counts (every deployment's tasks) reached `desired`."""
+    running, pending = service.get("runningCount", 0), service.get("pendingCount", 0)
     if desired == 0:
-        return running == 0 and pending == 0 and service.get("runningCount", 0) == 0
-    return service.get("runningCount", 0) >= desired and not service.get("pendingCount", 0)
+        return running == 0 and pending == 0
+    return running >= desired and not pending
 
 
 def main():
