@@ -1,0 +1,19 @@
+#!/bin/sh
+# Build step of a stand-in image (the same file in every examples/*/image*/ directory):
+#   standin-build.sh VERSION MIGRATIONS_DIR
+# bakes the version into /app/VERSION and keeps a migration (a file, or a directory holding
+# migration.sql) marked `-- since: N` only from major version N on. Two test-hook versions:
+#   *never-ready*    the process answers 503 to every request (it never becomes ready)
+#   *bad-migration*  ships /app/testing/* as its last migration, which fails on purpose
+set -eu
+version="$1"; dir="$2"
+printf '%s\n' "$version" > /app/VERSION
+major="${version%%.*}"
+for f in "$dir"/*; do
+  src="$f"; [ -d "$f" ] && src="$f/migration.sql"
+  since=$(sed -n 's/^-- since: //p' "$src" | head -n 1)
+  if [ -n "$since" ] && [ "$major" -eq "$major" ] 2>/dev/null && [ "$major" -lt "$since" ]; then rm -rf "$f"; fi
+done
+case "$version" in *bad-migration*) cp -R /app/testing/. "$dir"/ ;; esac
+rm -rf /app/testing
+chmod -R a+rX,go-w /app
