@@ -205,8 +205,8 @@ def markdown(per_role: dict[str, set[str]]) -> str:
              "it), plus what AWS authorizes as the caller without a call of its own (`IMPLIED` in the script: target",
              "tracking creates CloudWatch alarms, an ECS scalable target reads and updates the service, task definitions",
              "pass their roles, KMS grants for customer-managed keys). `tests/aws/test_iam_permissions.py` checks every",
-             "role README lists at least these. Roles not exercised by those playbooks (ecs_release, release_ledger,",
-             "migrations: deploy and rollback) keep their hand-written lists.", "",
+             "role README lists at least these. The roles only deploy and rollback use (ecs_release, migrations) keep",
+             "their hand-written lists.", "",
              "| role | IAM actions |", "|---|---|"]
     for role in sorted(r for r in per_role if not r.startswith("(")):
         lines.append(f"| `{role}` | " + ", ".join(f"`{a}`" for a in sorted(per_role[role])) + " |")
