@@ -313,12 +313,14 @@ class LoadResult:
 
 
 class Load:
-    """Bounded GET load through the proxy: `workers` fresh-connection clients and one keep-alive client.
-    Stops once stop() was called and `min_requests` were made, or at `max_requests` / `max_seconds`."""
+    """Bounded GET load through the proxy: `workers` fresh-connection clients and one keep-alive client, each
+    pausing `pause` s between requests. Stops once stop() was called and `min_requests` were made, or at
+    `max_requests` / `max_seconds`."""
 
-    def __init__(self, port, probe: Probe, min_requests=300, max_requests=40000, max_seconds=300, workers=2):
+    def __init__(self, port, probe: Probe, min_requests=300, max_requests=40000, max_seconds=300, workers=2, pause=0.005):
         self.port, self.probe = port, probe
         self.min_requests, self.max_requests, self.max_seconds, self.workers = min_requests, max_requests, max_seconds, workers
+        self.pause = pause  # between two requests of one client: bounded CPU, the deploy shares the 2 cores
         self.result = LoadResult()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -356,6 +358,7 @@ class Load:
                 self._record(status == 200, body, f"HTTP {status}: {body[:120]}")
             except Exception as exc:  # noqa: BLE001 - every failure counts
                 self._record(False, "", repr(exc))
+            time.sleep(self.pause)
 
     def _keepalive(self):
         conn = None
@@ -390,6 +393,7 @@ class Load:
                     conn, ok, body, err = None, False, "", repr(exc)
                     break
             self._record(ok, body, err, keepalive=True)
+            time.sleep(self.pause)
         if conn is not None:
             conn.close()
 

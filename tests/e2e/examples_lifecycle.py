@@ -2,7 +2,8 @@
 the users' deployment guides, each described once in examples/<system>/app.yml and run from its docker
 inventory on the real engine, with its stand-in images (examples/<system>/image*/).
 
-One class per example; each provisions one stack (`wsx-<system>`, its own ports) and runs, in order:
+This module holds the shared lifecycle (`ExampleE2E`); tests/e2e/test_example_<system>.py subclass it, one
+file per example so that the suite's two workers (--dist loadfile) share them out. Each provisions one stack (`wsx-<system>`, its own ports) and runs, in order:
 provision, deploy 1.0.0, deploy 2.0.0 under a bounded keep-alive + fresh-connection load (0 failed requests),
 the failure cases, rollback under load, teardown. Every playbook runs with -vvv and its output is checked for
 every secret value of the example.
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from examples_harness import (EXAMPLES, ContainerSampler, Load, build_images, hostnames, images_of, leaked,
+from examples_harness import (EXAMPLES, ContainerSampler, Load, build_images, images_of, leaked,
                               remove_images, remove_stack, request, run, running, served_version, stack_resources,
                               wait_for)
 
@@ -38,9 +39,9 @@ from examples_harness import (EXAMPLES, ContainerSampler, Load, build_images, ho
 # while these tests land: until it is on main, the lifecycle cannot run, and says so.
 _PLATFORM = (Path(__file__).resolve().parents[2] / "collections/ansible_collections/webstack/platform/plugins/modules"
              / "docker_release.py")
-pytestmark = [pytest.mark.slow, pytest.mark.docker,
-              pytest.mark.skipif(not _PLATFORM.exists(), reason="waits for the docker platform that runs app "
-                                 "descriptions (docker_release, issue 8 section 4), not on this branch yet")]
+MARKS = [pytest.mark.slow, pytest.mark.docker,
+         pytest.mark.skipif(not _PLATFORM.exists(), reason="waits for the docker platform that runs app "
+                            "descriptions (docker_release, issue 8 section 4), not on this branch yet")]
 
 NEVER_READY = "3.0.0-never-ready"
 BAD_MIGRATION = "3.1.0-bad-migration"
@@ -107,7 +108,7 @@ def _assert_singletons_never_doubled(sampler, what):
     assert not sampler.over, f"{what}: a singleton ran twice: {sampler.over[:5]}"
 
 
-class _ExampleE2E:
+class ExampleE2E:
     """The lifecycle of one example (subclasses set KEY and drop the cases that do not apply, with the reason)."""
     KEY = ""
 
@@ -127,9 +128,9 @@ class _ExampleE2E:
         yield ex
         remove_stack(ex)
         remove_images(ex, [NEVER_READY, BAD_MIGRATION])
-        out = Path(__file__).resolve().parents[2] / "artifacts" / "examples-figures.json"
+        out = Path(__file__).resolve().parents[2] / "artifacts" / f"examples-figures-{ex.key}.json"
         out.parent.mkdir(exist_ok=True)
-        out.write_text(json.dumps(FIGURES, indent=2))
+        out.write_text(json.dumps(FIGURES[ex.key], indent=2))
 
     def test_provision(self, ex):
         first = run(ex, "provision")
@@ -246,78 +247,4 @@ class _ExampleE2E:
 
     # ------------------------------------------------------------------ per-example worker probe
     def _enqueue_and_wait(self, ex, version):
-        raise NotImplementedError
-
-
-class TestPetForce(_ExampleE2E):
-    KEY = "petforce"
-    # no worker in the guide (web + api only); the failing migration is covered by PropFlow and Sports nutrition
-    test_worker_processes_what_the_api_enqueued = None
-    test_new_worker_processes_after_the_deploy = None
-    test_failing_migration_stops_before_traffic_moves = None
-    test_provision_again_changes_nothing = None
-    test_status_backup_migrate_restore = None
-
-
-class TestHousehold(_ExampleE2E):
-    KEY = "household"
-    # never-ready: covered by PetForce (host + path routes) and PropFlow; failing migration: PropFlow, Sports
-    test_never_ready_fails_with_traffic_on_the_old_version = None
-    test_failing_migration_stops_before_traffic_moves = None
-    test_provision_again_changes_nothing = None
-    test_status_backup_migrate_restore = None
-
-    def _enqueue_and_wait(self, ex, version):
-        probe = ex.probes["api"]
-        status, body = request(ex.proxy_port, probe, "POST", "/api/invites", {"email": f"member-{version}@household.test"})
-        assert status == 202, body
-        invite = json.loads(body)["id"]
-
-        def sent():
-            code, text = request(ex.proxy_port, probe, path=f"/api/invites/{invite}")
-            row = json.loads(text) if code == 200 else {}
-            return row if row.get("status") == "sent" else None
-        row = wait_for(sent, timeout=30)
-        assert row, f"the jobs process never sent invite {invite}"
-        assert row["sent_by_version"] == version, row
-        assert row["sent_by"] in hostnames(ex, "jobs"), f"sent by {row['sent_by']}, not a running jobs container"
-
-
-class TestSportsNutrition(_ExampleE2E):
-    KEY = "sports-nutrition"
-    # one api, no worker; never-ready covered by PetForce and PropFlow
-    test_worker_processes_what_the_api_enqueued = None
-    test_new_worker_processes_after_the_deploy = None
-    test_never_ready_fails_with_traffic_on_the_old_version = None
-    test_provision_again_changes_nothing = None
-    test_status_backup_migrate_restore = None
-
-
-class TestPropFlow(_ExampleE2E):
-    KEY = "propflow"
-    test_status_backup_migrate_restore = None  # covered by Meal planner
-
-    def _enqueue_and_wait(self, ex, version):
-        probe = ex.probes["api"]
-        status, body = request(ex.proxy_port, probe, "POST", "/api/v1/valuations", {"address": f"{version} Main St"})
-        assert status == 202, body
-        valuation = json.loads(body)["id"]
-
-        def done():
-            code, text = request(ex.proxy_port, probe, path=f"/api/v1/valuations/{valuation}")
-            row = json.loads(text) if code == 200 else {}
-            return row if row.get("status") == "done" else None
-        row = wait_for(done, timeout=30)
-        assert row, f"the Celery worker never processed valuation {valuation}"
-        assert row["worker_version"] == version, row
-        assert row["processed_by"] in hostnames(ex, "worker"), f"processed by {row['processed_by']}, not a running worker"
-
-
-class TestMealPlanner(_ExampleE2E):
-    KEY = "meal-planner"
-    # one api, no worker; never-ready and failing migration covered by the examples above
-    test_worker_processes_what_the_api_enqueued = None
-    test_new_worker_processes_after_the_deploy = None
-    test_never_ready_fails_with_traffic_on_the_old_version = None
-    test_failing_migration_stops_before_traffic_moves = None
-    test_provision_again_changes_nothing = None
+        raise NotImplementedError(f"{self.KEY}: a worker test needs the example's enqueue-and-wait probe")
