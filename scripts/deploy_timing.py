@@ -37,6 +37,11 @@ CIRCUIT_BREAKER_MAX = 200
 # Assumptions (not configuration; stated in the document).
 TASK_START_S = 45  # Fargate: PENDING -> RUNNING (ENI, image pull of the ~150 MB app image, container start)
 TASK_STOP_S = 5  # SIGTERM -> exit of a task ECS replaces (the app stops at once; stopTimeout is only a bound)
+# Restore (restore.yml): AWS, "Renaming a DB instance": the new DNS name "becomes effective in about 10 minutes.
+# The renamed DB instance is not available until the new name becomes effective"; the old name is deleted at once
+# but "could remain cached for a few minutes".
+RENAME_S = 600  # one rename until the renamed instance is available again (the restore renames two, one after the other)
+DNS_CACHE_S = 60  # after the second rename, until the endpoint resolves to the restored instance (assumption)
 
 # (role, variable) pairs the model reads; each value is an integer or a boolean after overlaying the inventory.
 SETTINGS = {
@@ -144,6 +149,17 @@ def model(s: dict, task_start_s: float = TASK_START_S, task_stop_s: float = TASK
     }
 
 
+def restore_downtime(s: dict, task_start_s: float = TASK_START_S, task_stop_s: float = TASK_STOP_S) -> dict:
+    """Seconds the application is down in restore.yml: writes stopped (services to 0) until the restored
+    database serves through new tasks (rds_backup role; see docs/aws-deploy-timing.md)."""
+    poll, interval = s["poll_interval"], s["health_check_interval"]
+    stop = s["deregistration_delay"] + task_stop_s + poll  # targets drained, tasks stopped, seen by ecs_scale
+    swap = 2 * RENAME_S  # original -> <id>-replaced-<stamp>, then restored -> <id>, each waited for until available
+    dns = DNS_CACHE_S
+    start = task_start_s + s["healthy_threshold"] * interval + poll  # new tasks healthy, rollout seen COMPLETED
+    return {"stop": stop, "swap": swap, "dns": dns, "start": start, "total": stop + swap + dns + start}
+
+
 def _t(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds} s" if seconds < 60 else f"{seconds} s ({seconds // 60}m{seconds % 60:02d}s)"
@@ -207,6 +223,16 @@ def markdown(envs=ENVIRONMENTS, root: Path = ROOT) -> str:
         *rows,
         "",
         *worked_example(envs[0], root),
+        "",
+        f"Restore (`restore.yml`): the application is down from the stop of its writes until new tasks serve on the"
+        f" restored database. Renames: {RENAME_S} s each (AWS: the renamed instance is not available until its new"
+        f" name is effective, \"in about 10 minutes\"), two one after the other; endpoint resolving to the restored"
+        f" instance: + {DNS_CACHE_S} s (assumption).",
+        "",
+        "| env | stop writes: D + stop + P | swap: 2 renames | DNS | start: S + H x I + P | downtime |",
+        "|---|---|---|---|---|---|",
+        *[(lambda r: f"| {env} | {_t(r['stop'])} | {_t(r['swap'])} | {_t(r['dns'])} | {_t(r['start'])} | {_t(r['total'])} |")(
+            restore_downtime(load_settings(env, root))) for env in envs],
         TABLE_END,
     ])
 

@@ -110,7 +110,11 @@ options:
     type: str
     default: "10001"
   readonly_root_filesystem:
-    description: Mount the root filesystem read-only (a writable volume is mounted on C(/tmp)).
+    description:
+      - Mount the root filesystem read-only (a writable volume is mounted on C(/tmp)).
+      - On Fargate that bind mount is owned by root with mode 0755 unless the image declares C(/tmp) a C(VOLUME) with
+        its own mode (for example C(chmod 1777 /tmp) then C(VOLUME ["/tmp"])); a non-root I(user) cannot write to it
+        otherwise.
     type: bool
     default: true
   environment:
