@@ -247,6 +247,26 @@ class PlaybookRun:
     def tail(self, n=6000):
         return self.output[-n:]
 
+    def failures(self, limit=6000):
+        """The failed tasks' messages (the `msg:` blocks after each `fatal:`/`failed:` line, without the -vvv
+        invocation noise) and the recap: what a reader needs when a run fails."""
+        lines, out, keep = self.output.splitlines(), [], 0
+        for line in lines:
+            if line.startswith(("fatal: [", "failed: [")) or line.startswith("TASK [") and keep:
+                keep = 0
+            if line.startswith(("fatal: [", "failed: [")):
+                out.append(line)
+                keep = 1
+                continue
+            if keep:
+                if line.startswith("    msg:") or (keep == 2 and line.startswith("        ")):
+                    keep = 2
+                    out.append(line)
+                elif keep == 2:
+                    keep = 1
+        recap = self.output[self.output.rfind("PLAY RECAP"):][:600] if "PLAY RECAP" in self.output else ""
+        return ("\n".join(out)[-limit:] + "\n" + recap) if out else self.tail(limit)
+
 
 def run(example: Example, playbook: str, platform="docker", extra_vars=None, env=None, timeout=900, verbose=True):
     """ansible-playbook playbooks/<playbook>.yml -i examples/<key>/<platform> -vvv -e ..."""
