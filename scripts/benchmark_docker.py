@@ -24,8 +24,8 @@ PORT = 27180
 TARGET_MB = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 
 
-def timed_load(overrides, playbook, **extra):
-    with LoadLoop(PORT) as load:
+def timed_load(overrides, playbook, port=PORT, **extra):
+    with LoadLoop(port) as load:
         run = run_playbook(playbook, overrides, extra_vars=extra)
     r = load.result
     return run, {
@@ -37,6 +37,41 @@ def timed_load(overrides, playbook, **extra):
         "keepalive_requests": r.keepalive_requests, "keepalive_failed_after_one_retry": r.keepalive_failed,
         "keepalive_connection_closed_by_server": r.keepalive_raw_failures,
     }
+
+
+# An api (the reference app), two workers and a singleton (the issue's "one example with an api, a worker and a
+# singleton"): the reference app's image with other commands, its own stack and ports.
+PROCS_STACK, PROCS_PORT = "bench-procs", 27380
+SLEEP = ["python3", "-c", "import signal, time; signal.signal(signal.SIGTERM, lambda *a: exit(0)); time.sleep(10**6)"]
+PROCS = [
+    {"name": "api", "command": ["python3", "-m", "webstack_app", "serve"], "port": 8000, "count": 2,
+     "route": {"path": "/"}, "health": {"readiness": "/health/ready", "grace": 60}, "memory": 256},
+    {"name": "worker", "command": SLEEP, "count": 2, "stop_timeout": 5, "memory": 64},
+    {"name": "beat", "command": SLEEP, "singleton": True, "stop_timeout": 5, "memory": 64},
+]
+
+
+def processes_figures(tmp):
+    """deploy 2.0.0 and rollback under load of an app with an api, two workers and a singleton."""
+    figures = {}
+    state_dir = f"/var/lib/webstack/{PROCS_STACK}"
+    remove_stack(PROCS_STACK, state_dir)
+    overrides = Path(tmp) / "procs.yml"
+    overrides.write_text(json.dumps({
+        "webstack_name": PROCS_STACK, "docker_proxy_published_port": PROCS_PORT,
+        "docker_postgres_published_port": 27532, "docker_redis_published_port": 27479, "app_processes": PROCS}))
+    try:
+        run = run_playbook("provision", overrides)
+        assert run.rc == 0, run.output[-3000:]
+        run = run_playbook("deploy", overrides, extra_vars={"app_version": "1.0.0"})
+        assert run.rc == 0, run.output[-3000:]
+        figures["deploy_first_s"] = round(run.seconds, 1)
+        figures["deploy_v2_under_load"] = timed_load(overrides, "deploy", port=PROCS_PORT, app_version="2.0.0")[1]
+        figures["rollback_under_load"] = timed_load(overrides, "rollback", port=PROCS_PORT)[1]
+    finally:
+        run_playbook("teardown", overrides, extra_vars={"confirm_teardown": PROCS_STACK})
+        remove_stack(PROCS_STACK, state_dir)
+    return figures
 
 
 def psql(sql):
@@ -69,6 +104,7 @@ def main():
             figures["deploy_v2_under_load"] = timed_load(overrides, "deploy", app_version="2.0.0")[1]
             figures["failed_deploy_under_load"] = timed_load(overrides, "deploy", app_version="2.1.0-broken")[1]
             figures["rollback_under_load"] = timed_load(overrides, "rollback")[1]
+            figures["processes_app"] = processes_figures(tmp)
 
             rows = TARGET_MB * 1024 * 1024 // 230
             psql(f"INSERT INTO items (name) SELECT 'bench-' || g || '-' || repeat(md5(g::text), 5) "

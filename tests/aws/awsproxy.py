@@ -12,6 +12,9 @@ the proxy puts back, so that a playbook's reaction to them is tested as a user w
   after DeleteService it is DRAINING, and DeleteCluster fails with ClusterContainsServicesException meanwhile.
   A CreateCluster with capacity providers fails `ecs_slr_missing_creates` times with the InvalidParameterException
   AWS returns before the ECS service-linked role exists.
+- RDS automatic minor version upgrades: with `rds_engine_upgraded_to` (e.g. "15.8") every instance reports that
+  EngineVersion, and a ModifyDBInstance asking for an older one fails like AWS ("Cannot upgrade postgres from 15.8
+  to 15.7").
 - EC2: the network interfaces of ALBs, Fargate tasks and RDS are released minutes after their owner: the first
   `ec2_dependency_violations` DeleteSecurityGroup / DeleteSubnet calls of each resource fail with
   DependencyViolation; ReleaseAddress fails `ec2_eip_in_use` times with InvalidIPAddress.InUse after its NAT gateway
@@ -42,6 +45,7 @@ class Lags:
     ecs_slr_missing_creates: int = 0
     ec2_dependency_violations: int = 0
     ec2_eip_in_use: int = 0
+    rds_engine_upgraded_to: str = ""
 
 
 @dataclass
@@ -190,6 +194,11 @@ class AwsProxy:
     # -- refusals (before the emulator sees the call) ---------------------------------------------------
     def refuse(self, service, action, params):
         st = self.state
+        wanted = params.get("EngineVersion", "")
+        if (service == "rds" and action == "ModifyDBInstance" and self.lags.rds_engine_upgraded_to and wanted
+                and tuple(int(x) for x in wanted.split(".")) < tuple(int(x) for x in self.lags.rds_engine_upgraded_to.split("."))):
+            return 400, _xml_error("InvalidParameterCombination",
+                                   f"Cannot upgrade postgres from {self.lags.rds_engine_upgraded_to} to {wanted}")
         if service == "ecs" and action == "DeleteCluster" and any(v > 0 for v in st.ecs_draining.values()):
             return 400, json.dumps({"__type": "ClusterContainsServicesException", "message":
                                     "The Cluster cannot be deleted while Services are active."}).encode()
@@ -220,6 +229,12 @@ class AwsProxy:
         if status >= 300:
             return body, ""
         text = body.decode("utf-8", "replace")
+        if service == "rds" and action == "DescribeDBInstances" and lags.rds_engine_upgraded_to:
+            major = lags.rds_engine_upgraded_to.split(".")[0]
+            new = re.sub(rf"<EngineVersion>{major}\.[0-9.]+</EngineVersion>",
+                         f"<EngineVersion>{lags.rds_engine_upgraded_to}</EngineVersion>", text)
+            if new != text:
+                return new.encode(), f"EngineVersion {lags.rds_engine_upgraded_to}"
         if service == "rds" and lags.rds_creating_polls:
             if action in ("CreateDBInstance", "RestoreDBInstanceFromDBSnapshot", "RestoreDBInstanceToPointInTime"):
                 st.rds_creating[params.get("DBInstanceIdentifier") or params.get("TargetDBInstanceIdentifier")] = \

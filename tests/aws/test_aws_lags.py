@@ -63,3 +63,40 @@ def test_first_provision_waits_for_the_endpoints_and_composes_the_environment_fr
     facts = {k: v for f in published.values() for k, v in f.items()}
     assert facts["rds_endpoint"] == {"address": db["Address"], "port": db["Port"]}, facts
     assert facts["elasticache_endpoint"] == {"address": primary["Address"], "port": primary["Port"], "tls": True}, facts
+
+
+def test_provision_after_aws_upgraded_the_minor_version_keeps_it(moto_server, proxies):
+    """auto_minor_version_upgrade: AWS moved the instance from 15.7 to 15.8 on its own. The next provision must not
+    ask for 15.7 (AWS: "Cannot upgrade postgres from 15.8 to 15.7")."""
+    proxy = proxies(moto_server.url, rds_engine_upgraded_to="15.8")
+    result = run_playbook("playbooks/provision.yml", endpoint_url=proxy.url)
+    assert result.rc == 0, result.summary()
+    assert proxy.shaped("DescribeDBInstances"), "the upgraded version reached the playbook"
+    assert not [s for s in proxy.log if s.action == "ModifyDBInstance"], [s for s in proxy.log if s.service == "rds"]
+    assert result.changed == 0, result.summary()
+
+
+def test_teardown_waits_for_draining_services_and_released_dependencies(moto_server, proxies):
+    """Deleted services stay DRAINING for 3 polls (DeleteCluster refused meanwhile), every security group and subnet
+    is refused twice with DependencyViolation, the NAT gateway's Elastic IP once with InvalidIPAddress.InUse; and an
+    earlier teardown of the same environment left its final snapshot."""
+    # an earlier teardown of the same environment left its final snapshot (a fixed `<id>-final` name collides)
+    rds = moto_server.client("rds")
+    rds.create_db_snapshot(DBSnapshotIdentifier=f"{NAME}-postgres-final", DBInstanceIdentifier=f"{NAME}-postgres")
+    proxy = proxies(moto_server.url, ecs_draining_polls=3, ec2_dependency_violations=2, ec2_eip_in_use=1)
+    result = run_playbook("playbooks/teardown.yml", endpoint_url=proxy.url, extra_vars={"confirm_teardown": NAME})
+    assert result.rc == 0, result.summary()
+    refused = [(s.service, s.action) for s in proxy.shaped() if s.shaped == "refused"]
+    assert ("ec2", "DeleteSubnet") in refused and ("ec2", "DeleteSecurityGroup") in refused, refused
+    assert ("ec2", "ReleaseAddress") in refused, refused
+    assert len([s for s in proxy.shaped("DescribeServices") if s.shaped == "DRAINING"]) >= 3
+    assert ("ecs", "DeleteCluster") not in refused, "the cluster is deleted once the services drained, not before"
+    ec2, ecs = moto_server.client("ec2"), moto_server.client("ecs")
+    assert ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [NAME]}])["Vpcs"] == []
+    assert [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"].startswith(NAME)] == []
+    assert [c["status"] for c in ecs.describe_clusters(clusters=[NAME])["clusters"]] in ([], ["INACTIVE"])
+    assert [a for a in ec2.describe_addresses()["Addresses"] if a.get("AllocationId")] == []
+    finals = [s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots()["DBSnapshots"]
+              if s["DBSnapshotIdentifier"].startswith(f"{NAME}-postgres-final")]
+    assert len(finals) == 2, finals  # the earlier one kept, this teardown's own next to it
+

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+import string
 
 import pytest
 from awsharness import assert_refused_in_preflight
@@ -9,7 +10,8 @@ from awsharness import assert_refused_in_preflight
 # Test-only values generated per run (never stored): prod/dev inventories read them from a vault file.
 VAULT = {
     "vault_rds_master_password": secrets.token_urlsafe(24),
-    "vault_elasticache_auth_token": secrets.token_urlsafe(32),
+    # ElastiCache AUTH tokens take letters, digits and !&#$^<>- only (token_urlsafe's '_' is refused)
+    "vault_elasticache_auth_token": "".join(secrets.choice(string.ascii_letters + string.digits + "!&#$^<>-") for _ in range(40)),
 }
 
 CASES = {
@@ -24,6 +26,8 @@ CASES = {
                                      ["vault_rds_master_password", "at least 16"]),
     "auth token under 16 characters": ("sandbox", {"vault_elasticache_auth_token": "tiny"},
                                        ["vault_elasticache_auth_token", "16-128"]),
+    "auth token with a character ElastiCache refuses": ("sandbox", {"vault_elasticache_auth_token": "a" * 20 + "_%"},
+                                                        ["vault_elasticache_auth_token", "!&#$^<>-"]),
     "malformed environment name": ("sandbox", {"webstack_env": "Prod_1"}, ["webstack_env"]),
     "unknown environment tier": ("sandbox", {"webstack_tier": "prodd"}, ["webstack_tier"]),
     "unknown instance class": ("sandbox", {"rds_instance_class": "db.x9.huge"}, ["rds_instance_class"]),

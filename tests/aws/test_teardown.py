@@ -21,7 +21,7 @@ def test_teardown_needs_the_confirmation(moto, ansible):
 def test_teardown_refuses_prod(moto, ansible):
     extra = {"webstack_aws_endpoint_url": moto.url, "confirm_teardown": "webstack-prod",
              "vault_rds_master_password": secrets.token_urlsafe(24),
-             "vault_elasticache_auth_token": secrets.token_urlsafe(32)}
+             "vault_elasticache_auth_token": secrets.token_hex(24)}
     moto.recorder_start()
     result = ansible("playbooks/teardown.yml", inventory="prod", extra_vars=extra)
     calls = moto.recorder_stop()
@@ -40,13 +40,14 @@ def test_teardown_removes_the_stack_and_keeps_final_snapshots(provisioned, moto_
     assert [n for n in ec2.describe_nat_gateways()["NatGateways"] if n["State"] != "deleted"] == []
     assert rds.describe_db_instances()["DBInstances"] == []
     snapshots = [s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots(DBInstanceIdentifier=f"{NAME}-postgres")["DBSnapshots"]]
-    assert f"{NAME}-postgres-final" in snapshots
+    assert [s for s in snapshots if s.startswith(f"{NAME}-postgres-final-")], snapshots  # <id>-final-<UTC stamp>
     groups = ec.describe_replication_groups()["ReplicationGroups"]
     # the emulator never finishes a deletion: the group stays `deleting`
     assert all(g["Status"] == "deleting" for g in groups)
     # ... and ignores FinalSnapshotIdentifier: check what was asked of it
     deletes = [c for c in calls if str(c) == "elasticache:DeleteReplicationGroup"]
-    assert [c.params.get("FinalSnapshotIdentifier") for c in deletes] == [f"{NAME}-redis-final"]
+    finals = [c.params.get("FinalSnapshotIdentifier") for c in deletes]
+    assert len(finals) == 1 and finals[0].startswith(f"{NAME}-redis-final-"), finals  # <id>-final-<UTC stamp>
     assert sm.list_secrets()["SecretList"] == []
     assert ecr.describe_repositories()["repositories"] == []
     assert f"{NAME}-backups-logs" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]  # sandbox: force delete

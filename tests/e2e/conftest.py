@@ -23,7 +23,6 @@ def stack(tmp_path_factory, docker_images):  # docker_images: built (or found ca
         "docker_proxy_published_port": PORTS["proxy"],
         "docker_postgres_published_port": PORTS["postgres"],
         "docker_redis_published_port": PORTS["redis"],
-        "docker_app_replicas": 2,
     }))
     yield {"name": STACK, "overrides": overrides, "state_dir": state_dir, "ports": PORTS}
     remove_stack(STACK, state_dir)

@@ -1,6 +1,8 @@
 """End to end on the docker platform with `inventories/local`: real Docker engine, PostgreSQL,
 Redis and nginx. The tests run in file order and share one stack (see conftest.py)."""
 import json
+import re
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -80,7 +82,7 @@ def test_deploy_v2_under_load_has_no_failed_requests(stack):
 
 
 def test_broken_deploy_fails_and_keeps_serving(stack):
-    before = {n for n in docker("ps", "--format", "{{.Names}}").split() if n.startswith(stack["name"] + "-app-")}
+    before = set(_app_containers(stack))
     with LoadLoop(stack["ports"]["proxy"]) as load:
         run = run_playbook("deploy", stack["overrides"], extra_vars={"app_version": "2.1.0-broken"})
     assert run.rc != 0, "deploying a version that never becomes ready must fail"
@@ -89,7 +91,7 @@ def test_broken_deploy_fails_and_keeps_serving(stack):
     assert r.failed == 0 and r.keepalive_failed == 0, r.errors
     assert set(r_v for _, r_v in r.versions) == {"2.0.0"}, f"versions served: {r.versions}"
     assert _version(stack) == "2.0.0"
-    after = {n for n in docker("ps", "--format", "{{.Names}}").split() if n.startswith(stack["name"] + "-app-")}
+    after = set(_app_containers(stack))
     assert after == before, f"the failed colour's containers must be removed: {sorted(after ^ before)}"
     FIGURES["failed_deploy"] = {"seconds": round(run.seconds, 1), "requests": r.requests, "failed": r.failed,
                                 "keepalive_failed": r.keepalive_failed}
@@ -131,7 +133,7 @@ BAD_INPUT = [
     ("provision", {"webstack_tier": "prodd"}, "webstack_tier"),
     ("provision", {"docker_proxy_bind_address": "not-an-address"}, "docker_proxy_bind_address"),
     ("deploy", {"app_version": "9.9.9-no-such-image"}, "app_version"),
-    ("deploy", {"app_version": "2.0.0", "docker_app_replicas": 0}, "docker_app_replicas"),
+    ("deploy", {"app_version": "2.0.0", "app_processes": [{"name": "web", "port": 8000, "count": 0}]}, "app_processes"),
     ("deploy", {}, "app_version"),
     ("restore", {}, "confirm_restore"),
     ("restore", {"confirm_restore": "some-other-stack"}, "confirm_restore"),
@@ -153,8 +155,9 @@ def test_bad_input_fails_before_any_change(stack, playbook, extra, variable):
 
 
 def _app_containers(stack):
-    names = docker("ps", "--filter", f"label=webstack.stack={stack['name']}", "--format", "{{.Names}}").split()
-    return [n for n in names if "-app-" in n]
+    """The running containers of the app's processes (<stack>-<process>-<colour>-<n>)."""
+    return docker("ps", "--filter", f"label=webstack.stack={stack['name']}", "--filter", "label=webstack.component=app",
+                  "--format", "{{.Names}}").split()
 
 
 def test_app_runs_as_non_root(stack):
@@ -238,9 +241,17 @@ def test_failing_migration_leaves_schema_and_data_unchanged(stack, tmp_path):
         assert run.rc != 0, "a failing migration must fail the run"
         assert "0003_break_things" in run.output, "the error must name the migration"
         assert _schema_and_data(stack) == before, "schema, migrations table or data changed"
-        # and the same migration through deploy: traffic stays on the live release
+        # and the same migration through deploy: it fails before any traffic moves (no container of the tag
+        # was even started), shows the command's output and names the backup taken before it
         deploy = run_playbook("deploy", stack["overrides"], extra_vars={"app_version": tag})
         assert deploy.rc != 0 and "0003_break_things" in deploy.output
+        assert "exited with code 1" in deploy.output and "its output:" in deploy.output, deploy.output[-3000:]
+        backup = re.search(r"Backup taken before the migrations: (e2e-webstack-\S+-pre-deploy)", deploy.output)
+        assert backup, deploy.output[-3000:]
+        assert (Path(stack["state_dir"]) / "backups" / f"{backup[1]}.dump").exists()
+        assert "Traffic did not move" in deploy.output
+        assert not docker("ps", "-aq", "--filter", f"label=webstack.version={tag}",
+                          "--filter", "label=webstack.component=app")
         assert _schema_and_data(stack) == before
         assert _version(stack) == "2.0.0"
     finally:

@@ -80,7 +80,7 @@ def test_replicas_run_healthy(host):
     names = _running_app(host)
     assert len(names) == REPLICAS, names
     colour = names[0].split("-")[-2]
-    assert names == [f"{STACK}-app-{colour}-{n}" for n in range(1, REPLICAS + 1)]
+    assert names == [f"{STACK}-web-{colour}-{n}" for n in range(1, REPLICAS + 1)]
     for name in names:
         assert host.check_output(f"docker inspect -f '{{{{.State.Health.Status}}}}' {name}") == "healthy"
 
@@ -98,7 +98,7 @@ def test_secrets_are_files_not_environment(host):
     for name in _running_app(host):
         env = json.loads(host.check_output(f"docker inspect -f '{{{{json .Config.Env}}}}' {name}"))
         assert not [e for e in env if "PASSWORD=" in e], env
-        assert host.check_output(f"docker exec {name} stat -c %a /run/secrets/app_postgres_password") in ("600", "400")
+        assert host.check_output(f"docker exec {name} stat -c %a /run/secrets/APP_DATABASE_PASSWORD") in ("600", "400")
 
 
 def test_proxy_serves_the_version_and_ledger_agrees(host):
@@ -107,7 +107,10 @@ def test_proxy_serves_the_version_and_ledger_agrees(host):
     assert status == 200
     ledger = json.loads(host.file(f"{STATE}/ledger.json").content_string)
     assert ledger["current"] == "1.0.0"
-    assert ledger["releases"][-1]["migrations_applied"] == ["0001_create_items.sql"]
+    assert ledger["releases"][-1]["migrations_kind"] == "command"  # python3 -m webstack_app migrate, one-off
+    schema = host.check_output(f"docker exec -u postgres {STACK}-postgres psql -U postgres -d webstack -A -t -c "
+                               "'SELECT version FROM schema_migrations ORDER BY 1'")
+    assert schema.split() == ["0001_create_items.sql"]
     upstream = host.file(f"{STATE}/nginx/conf.d/upstream.conf").content_string
     for name in _running_app(host):
         assert f"server {name}:8000" in upstream

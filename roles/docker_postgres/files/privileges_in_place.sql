@@ -12,6 +12,8 @@ WITH r AS (
               FROM pg_catalog.pg_database WHERE datname IN (%(db)s, 'postgres')), false) AS public_revoked,
     coalesce(has_database_privilege(r.app, %(db)s, 'CONNECT'), false) AS app_connect,
     coalesce(has_schema_privilege(r.app, %(schema)s, 'USAGE'), false) AS app_schema_usage,
+    -- CREATE on the schema exactly when docker_postgres_app_ddl
+    coalesce(has_schema_privilege(r.app, %(schema)s, 'CREATE'), false) = %(ddl)s AS app_schema_create,
     r.app IS NOT NULL AND NOT EXISTS (
       SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'v', 'm', 'p')
@@ -37,6 +39,6 @@ WITH r AS (
        AND a.grantee = r.app AND a.privilege_type IN ('USAGE', 'SELECT')) AS default_sequences
   FROM r
 )
-SELECT db_owner AND public_revoked AND app_connect AND app_schema_usage AND app_tables AND app_sequences
+SELECT db_owner AND public_revoked AND app_connect AND app_schema_usage AND app_schema_create AND app_tables AND app_sequences
        AND default_tables AND default_sequences AS in_place, *
 FROM checks

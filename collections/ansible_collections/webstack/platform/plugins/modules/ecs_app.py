@@ -24,7 +24,12 @@ description:
   - Check mode reports what would change and changes nothing (log-group retention included); C(--diff)
     lists the changes.
   - I(state=absent) scales the services to 0 and deletes them, their scaling policies, the task definitions
-    (deregistered), the IAM roles and the cluster; log groups are kept unless I(delete_log_groups=true).
+    (deregistered), the IAM roles and the cluster; log groups are kept unless I(delete_log_groups=true). The
+    cluster is deleted once the deleted services drained (C(INACTIVE)), retried while ECS still counts services or
+    tasks in it, within I(wait_timeout).
+  - The first cluster of an account needs the ECS service-linked role for its capacity providers; when
+    CreateCluster says the role cannot be assumed, the module creates it (C(iam:CreateServiceLinkedRole)) and
+    retries while it propagates.
 version_added: 0.1.0
 author: webstack maintainers
 options:
@@ -169,6 +174,17 @@ options:
     description: Tags of every resource.
     type: dict
     default: {}
+  wait_timeout:
+    description:
+      - Seconds I(state=absent) waits for the deleted services to drain (a deleted service stays C(DRAINING) until
+        its tasks stop; the cluster cannot be deleted before) and retries the cluster deletion; also how long
+        I(state=present) retries the cluster creation while a just-created ECS service-linked role propagates.
+    type: int
+    default: 900
+  poll_interval:
+    description: Seconds between two polls of those waits.
+    type: int
+    default: 15
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -219,6 +235,7 @@ changes:
 """
 
 import json
+import time
 
 try:
     import botocore  # noqa: F401  imported for AnsibleAWSModule's error handling
@@ -228,6 +245,7 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.webstack.platform.plugins.module_utils.layer import run_layer
+from ansible_collections.webstack.platform.plugins.module_utils.waiting import error_code, retry_on, wait_until
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 ASSUME_ECS_TASKS = {
@@ -331,8 +349,8 @@ class EcsApp:
             self.change(f"create ECS cluster {name} (Container Insights {self.p['container_insights']}, {', '.join(providers)})")
             if self.check:
                 return None
-            res = self.ecs.create_cluster(
-                aws_retry=True, clusterName=name, settings=settings, capacityProviders=providers,
+            res = self.create_cluster(
+                clusterName=name, settings=settings, capacityProviders=providers,
                 defaultCapacityProviderStrategy=strategy,
                 tags=[{"key": k, "value": str(v)} for k, v in self.tags.items()],
             )
@@ -350,6 +368,25 @@ class EcsApp:
                 self.ecs.put_cluster_capacity_providers(
                     aws_retry=True, cluster=name, capacityProviders=providers, defaultCapacityProviderStrategy=strategy)
         return cluster["clusterArn"]
+
+    def create_cluster(self, **kwargs):
+        """CreateCluster; in an account where ECS was never used, the capacity providers need the ECS service-linked
+        role, which may not exist yet (AWS: "Unable to assume the service linked role"): create it, then retry while
+        IAM propagates it (up to wait_timeout)."""
+        def role_missing(exc):
+            return error_code(exc) == "InvalidParameterException" and "service linked role" in str(exc).lower().replace("-", " ")
+        try:
+            return self.ecs.create_cluster(aws_retry=True, **kwargs)
+        except botocore.exceptions.ClientError as exc:
+            if not role_missing(exc):
+                raise
+        self.change("create the ECS service-linked role AWSServiceRoleForECS (first cluster of the account)")
+        try:
+            self.iam.create_service_linked_role(aws_retry=True, AWSServiceName="ecs.amazonaws.com")
+        except is_boto3_error_code("InvalidInput"):  # "...has been taken in this account": it exists now
+            pass
+        return retry_on(lambda: self.ecs.create_cluster(aws_retry=True, **kwargs), role_missing,
+                        self.p["wait_timeout"], min(self.p["poll_interval"], 5))
 
     # -- log groups -------------------------------------------------------------------------------------
     def current_log_groups(self):
@@ -695,10 +732,44 @@ class EcsApp:
         return {"cluster_arn": cluster_arn, "execution_role_arn": execution_role_arn, "task_role_arn": task_role_arn,
                 "services": services}
 
+    def described_services(self, names):
+        """Name -> service as DescribeServices returns it, whatever its status (ACTIVE, DRAINING, INACTIVE)."""
+        found = {}
+        for start in range(0, len(names), 10):
+            res = self.ecs.describe_services(aws_retry=True, cluster=self.p["cluster_name"], services=names[start:start + 10])
+            found.update({svc["serviceName"]: svc for svc in res.get("services", [])})
+        return found
+
+    def services_gone(self, names):
+        """Names of `names` that are still ACTIVE or DRAINING (a deleted service drains until its tasks stop)."""
+        return [n for n, svc in self.described_services(names).items() if svc.get("status") in ("ACTIVE", "DRAINING")]
+
+    def delete_cluster(self, services):
+        """Wait until the deleted services have drained (INACTIVE), then delete the cluster, retrying while ECS still
+        counts services or tasks in it; both within wait_timeout."""
+        started = time.monotonic()
+        names = [proc["name"] for proc in self.p["processes"]] if services else []
+        if names:
+            last = {"left": names}
+
+            def drained():
+                last["left"] = self.services_gone(names)
+                return not last["left"]
+            if not wait_until(drained, self.p["wait_timeout"], self.p["poll_interval"]):
+                self.module.fail_json(msg=f"ECS services {', '.join(last['left'])} of cluster {self.p['cluster_name']} still "
+                                          f"DRAINING after {self.p['wait_timeout']}s (their tasks have not stopped); the "
+                                          f"cluster was not deleted. Run the teardown again later.", changes=self.changes)
+        remaining = max(0, self.p["wait_timeout"] - (time.monotonic() - started))
+        retry_on(lambda: self.ecs.delete_cluster(aws_retry=True, cluster=self.p["cluster_name"]),
+                 ("ClusterContainsServicesException", "ClusterContainsTasksException"), remaining, self.p["poll_interval"])
+
     def absent(self):
         cluster = self.find_cluster()
+        draining = []
         if cluster is not None:
-            current = self.current_services()
+            described = self.described_services([proc["name"] for proc in self.p["processes"]])
+            current = {n: svc for n, svc in described.items() if svc.get("status") == "ACTIVE"}
+            draining = [n for n, svc in described.items() if svc.get("status") == "DRAINING"]
             for proc in self.p["processes"]:
                 rid = self.resource_id(proc)
                 res = self.aas.describe_scalable_targets(aws_retry=True, ServiceNamespace="ecs", ResourceIds=[rid],
@@ -746,7 +817,7 @@ class EcsApp:
         if cluster is not None:
             self.change(f"delete ECS cluster {self.p['cluster_name']}")
             if not self.check:
-                self.ecs.delete_cluster(aws_retry=True, cluster=self.p["cluster_name"])
+                self.delete_cluster(bool(current) or bool(draining))
         return {}
 
 
@@ -805,6 +876,8 @@ def main():
         enable_execute_command=dict(type="bool", default=False),
         processes=dict(type="list", elements="dict", default=[]),
         tags=dict(type="dict", default={}),
+        wait_timeout=dict(type="int", default=900),
+        poll_interval=dict(type="int", default=15),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     validate(module)

@@ -20,7 +20,7 @@ description:
     re-run after a failure does not pile up revisions. A service already on a revision with that image is
     left alone (C(UNCHANGED)) unless I(force_new_deployment=true) - and unless its PRIMARY deployment on that
     revision is still C(IN_PROGRESS) or C(FAILED) (AWS switches C(taskDefinition) at UpdateService, long before
-    the deployment completes: a re-run after a killed run finds the target already set): that deployment is then
+    the deployment completes, so a re-run after a killed run finds the target already set); that deployment is then
     tracked like one of this run's (waited for, its failure reported; not rolled back, as this run did not start it).
   - With I(services[].task_definition), the service is pointed at that revision (a rollback).
   - With neither, the current image is kept; I(services[].environment) and/or I(force_new_deployment) still
@@ -31,7 +31,7 @@ description:
     rolls back (that deployment disappears or turns FAILED and a PRIMARY deployment on another revision
     appears) the service FAILED "rolled back by the circuit breaker". A tracked deployment that disappears is a
     failure even when the new PRIMARY is on the same revision (the breaker's rollback of a forced deployment on
-    one revision is a new deployment on that revision): the tracked id is never swapped. The reason reported is the deployment's
+    one revision is a new deployment on that revision); the tracked id is never swapped. The reason reported is the deployment's
     C(rolloutStateReason) plus the service events that appeared since the module started.
   - B(Emulator fallback.) moto 5.2.5 never changes a service's deployments on UpdateService (the PRIMARY
     deployment stays on the revision the service was created with, C(rolloutState) stays what it was, only the

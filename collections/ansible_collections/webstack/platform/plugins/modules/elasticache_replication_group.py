@@ -110,15 +110,16 @@ options:
     type: bool
   auth_token:
     description:
-      - The AUTH token (16-128 printable characters, no C(@), C(") or C(/)). Requires
+      - The AUTH token (16-128 characters, only letters, digits and C(!&#$^<>-)). Requires
         O(transit_encryption).
       - Used on creation; on an existing group only together with O(auth_token_update_strategy).
     type: str
   auth_token_update_strategy:
     description:
       - Change the AUTH token of an existing group. V(ROTATE) adds O(auth_token) next to the
-        current one, V(SET) replaces it (after a rotation), V(DELETE) removes token
-        authentication.
+        current one, V(SET) replaces it (AWS allows SET only after a ROTATE), V(DELETE) removes token
+        authentication (AWS allows it only when the group moves to RBAC user groups, which this module
+        does not manage, so the module refuses it).
       - V(ROTATE) and V(SET) are sent on every run they are set (the token cannot be compared);
         V(DELETE) only when the group has a token.
     type: str
@@ -291,6 +292,7 @@ unverified:
   sample: []
 """
 
+import re
 import time
 
 try:
@@ -307,6 +309,8 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
 
+# ElastiCache AUTH tokens: 16-128 printable characters, the only special ones !&#$^<>-.
+AUTH_TOKEN = re.compile(r"^[A-Za-z0-9!&#$^<>-]{16,128}$")
 # Seconds between two polls while waiting. Module-level so unit tests can set it to 0.
 POLL_DELAY = 15
 
@@ -512,10 +516,16 @@ def validate(module):
         module.fail_json(msg="multi_az requires automatic_failover")
     token = p.get("auth_token")
     if token is not None:
-        if not 16 <= len(token) <= 128 or any(c in token for c in '@"/'):
-            module.fail_json(msg="auth_token must be 16-128 characters without '@', '\"' or '/'")
+        if not AUTH_TOKEN.match(token):
+            module.fail_json(msg="auth_token must be 16-128 characters, only letters, digits and the special characters "
+                                 "!&#$^<>- (ElastiCache AUTH token rule)")
         if p.get("transit_encryption") is False:
             module.fail_json(msg="auth_token requires transit_encryption")
+    if p.get("auth_token_update_strategy") == "DELETE":
+        # AWS: DELETE is allowed only when transitioning to RBAC (user groups), which this module does not manage
+        module.fail_json(msg="auth_token_update_strategy=DELETE is only valid when the group moves to RBAC user groups "
+                             "(ElastiCache rule), which this module does not manage; do that migration with the "
+                             "user-group API")
     if p.get("auth_token_update_strategy") in ("ROTATE", "SET") and token is None:
         module.fail_json(msg="auth_token_update_strategy ROTATE or SET requires auth_token")
     if p.get("snapshot_retention_limit") is not None and p["snapshot_retention_limit"] < 0:

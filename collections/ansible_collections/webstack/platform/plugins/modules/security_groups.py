@@ -14,7 +14,8 @@ description:
     (amazon.aws.ec2_security_group needs one per group, about a second of start-up each).
   - Rules name their sources by CIDR or by the name of another group of the set (SG-to-SG rules).
   - Check mode reports what would change and changes nothing; C(--diff) shows the rule differences.
-  - I(state=absent) deletes the groups (rules referencing each other first).
+  - I(state=absent) deletes the groups (rules referencing each other first), retrying a group still in use by a
+    network interface that AWS has not released yet (C(DependencyViolation)) until I(wait_timeout).
 version_added: 0.1.0
 author: webstack maintainers
 options:
@@ -83,6 +84,17 @@ options:
     description: Tags of every group (C(Name) is the group name). Missing or different tags are set.
     type: dict
     default: {}
+  wait_timeout:
+    description:
+      - Seconds I(state=absent) keeps retrying the deletion of a group that AWS says is still in use
+        (C(DependencyViolation)) - the network interfaces of a load balancer, of Fargate tasks or of an RDS instance
+        are released minutes after their owner was deleted.
+    type: int
+    default: 1200
+  poll_interval:
+    description: Seconds between two of those attempts.
+    type: int
+    default: 15
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -130,9 +142,11 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+from ansible_collections.webstack.platform.plugins.module_utils.waiting import retry_on
 
 
 def _tags_of(resource):
@@ -216,6 +230,8 @@ def main():
             egress=dict(type="list", elements="dict", default=[], options=rule),
         )),
         tags=dict(type="dict", default={}),
+        wait_timeout=dict(type="int", default=1200),
+        poll_interval=dict(type="int", default=15),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff(
@@ -265,7 +281,15 @@ def main():
         if not check:
             for name in names:
                 if name in by_name:
-                    call("delete_security_group", GroupId=by_name[name]["GroupId"])
+                    group_id = by_name[name]["GroupId"]
+                    try:
+                        retry_on(lambda gid=group_id: ec2.delete_security_group(aws_retry=True, GroupId=gid),
+                                 ("DependencyViolation",), params["wait_timeout"], params["poll_interval"])
+                    except is_boto3_error_code("InvalidGroup.NotFound"):
+                        pass
+                    except Exception as e:  # pylint: disable=broad-except
+                        module.fail_json_aws(e, msg=f"delete_security_group {name} ({group_id}) failed (still in use after "
+                                                    f"{params['wait_timeout']}s?)", changes=changes)
         module.exit_json(changed=bool(changes), changes=changes)
 
     tags = dict(params["tags"] or {})

@@ -18,7 +18,14 @@ description:
     route table without a default route; the VPC's default security group emptied of every rule; VPC flow
     logs to S3 or CloudWatch Logs; optionally the RDS and ElastiCache subnet groups over the database subnets.
   - Check mode reports what would change and changes nothing; C(--diff) shows the differences.
-  - I(state=absent) deletes all of it (NAT gateways first, waiting until they are gone).
+  - I(state=absent) deletes all of it (NAT gateways first, waiting until they are gone). Deletions AWS refuses
+    for a while after their dependencies went (C(DependencyViolation) for subnets, security groups, the VPC and
+    the internet gateway detach, as the network interfaces of load balancers, Fargate tasks and RDS are released
+    minutes after their owner; C(InvalidIPAddress.InUse) for an Elastic IP just after its NAT gateway) are
+    retried until I(wait_timeout).
+  - A NAT gateway found C(pending) (an interrupted run) is waited for like a new one before routes point at it;
+    a just-created Elastic IP or NAT gateway that is not visible yet (C(InvalidAllocationID.NotFound),
+    C(NatGatewayNotFound)) is retried.
 version_added: 0.1.0
 author: webstack maintainers
 options:
@@ -97,9 +104,15 @@ options:
     type: dict
     default: {}
   wait_timeout:
-    description: Seconds to wait for NAT gateways to become available (creation) or deleted (state=absent).
+    description:
+      - Seconds to wait for NAT gateways to become available (creation) or deleted (state=absent), and to keep
+        retrying each deletion AWS refuses while a dependency is being released (state=absent).
     type: int
     default: 600
+  poll_interval:
+    description: Seconds between two attempts of a deletion AWS refuses for now (state=absent).
+    type: int
+    default: 15
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -167,9 +180,16 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.webstack.platform.plugins.module_utils.waiting import retry_on
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
 TIERS = ("public", "private", "database")
+# Codes of a just-created Elastic IP / NAT gateway not visible yet (eventual consistency).
+FRESH_NOT_FOUND = ("InvalidAllocationID.NotFound", "NatGatewayNotFound", "InvalidNatGatewayID.NotFound",
+                   "InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidRouteTableID.NotFound",
+                   "InvalidGatewayID.NotFound")
+# A dependency AWS has not released yet.
+DEPENDENCY = ("DependencyViolation",)
 
 
 def _tags_of(resource):
@@ -188,6 +208,11 @@ class Network:
                                                                                   "InvalidRouteTableID.NotFound",
                                                                                   "InvalidGatewayID.NotFound"])
         self.ec2 = module.client("ec2", retry_decorator=retry)
+        # Just-created Elastic IPs and NAT gateways can be NotFound for a moment (EC2 eventual consistency): the calls
+        # that use them right after their creation retry those codes too (not every call: a release of an address
+        # that is really gone must not wait).
+        fresh = AWSRetry.jittered_backoff(retries=10, catch_extra_error_codes=list(FRESH_NOT_FOUND))
+        self.ec2_fresh = module.client("ec2", retry_decorator=fresh)
         self.retry = retry
         self.changes = []
         self.before = {}
@@ -215,11 +240,20 @@ class Network:
                 self.ec2.create_tags(aws_retry=True, Resources=[resource_id],
                                      Tags=[{"Key": k, "Value": v} for k, v in missing.items()])
 
-    def call(self, method, **kwargs):
+    def call(self, method, client=None, **kwargs):
         try:
-            return getattr(self.ec2, method)(aws_retry=True, **kwargs)
+            return getattr(client or self.ec2, method)(aws_retry=True, **kwargs)
         except Exception as e:  # pylint: disable=broad-except
             self.module.fail_json_aws(e, msg=f"{method} failed", changes=self.changes)
+
+    def call_while(self, codes, method, **kwargs):
+        """`method` retried while AWS answers one of `codes` (a dependency not released yet), up to wait_timeout."""
+        try:
+            return retry_on(lambda: getattr(self.ec2, method)(aws_retry=True, **kwargs), codes,
+                            self.params["wait_timeout"], self.params["poll_interval"])
+        except Exception as e:  # pylint: disable=broad-except
+            self.module.fail_json_aws(e, msg=f"{method} failed (retried for {self.params['wait_timeout']}s while "
+                                             f"{'/'.join(codes)})", changes=self.changes)
 
     def paginate(self, method, key, **kwargs):
         try:
@@ -344,6 +378,9 @@ class Network:
             if nat:
                 self.ensure_tags(nat["NatGatewayId"], _tags_of(nat), name)
                 result[az] = nat["NatGatewayId"]
+                if nat["State"] == "pending":
+                    # left pending by an interrupted run: a route to it is a black hole until it is available
+                    created.append(nat["NatGatewayId"])
                 continue
             self.change(f"create NAT gateway {name} (with Elastic IP)")
             if self.check:
@@ -352,7 +389,7 @@ class Network:
             eip = eip_by_name.get(name)
             if not eip:
                 eip = self.call("allocate_address", Domain="vpc", TagSpecifications=self.tag_spec("elastic-ip", name))
-            nat = self.call("create_nat_gateway", SubnetId=subnet_id, AllocationId=eip["AllocationId"],
+            nat = self.call("create_nat_gateway", client=self.ec2_fresh, SubnetId=subnet_id, AllocationId=eip["AllocationId"],
                             TagSpecifications=self.tag_spec("natgateway", name))["NatGateway"]
             result[az] = nat["NatGatewayId"]
             created.append(nat["NatGatewayId"])
@@ -361,7 +398,7 @@ class Network:
             self.change(f"delete NAT gateway {nat['NatGatewayId']} (nat_gateways={mode})")
             if not self.check:
                 self.call("delete_nat_gateway", NatGatewayId=nat["NatGatewayId"])
-        if created:
+        if created and not self.check:
             self.wait_nats(created, "available")
         if unwanted and not self.check:
             self.wait_nats([n["NatGatewayId"] for n in unwanted], "deleted")
@@ -372,7 +409,7 @@ class Network:
     def wait_nats(self, nat_ids, state):
         deadline = time.monotonic() + self.params["wait_timeout"]
         while True:
-            nats = self.call("describe_nat_gateways", NatGatewayIds=nat_ids)["NatGateways"]
+            nats = self.call("describe_nat_gateways", client=self.ec2_fresh, NatGatewayIds=nat_ids)["NatGateways"]
             if all(n["State"] == state for n in nats):
                 return
             if any(n["State"] == "failed" for n in nats) and state == "available":
@@ -383,9 +420,11 @@ class Network:
             time.sleep(5)
 
     def release_eips(self, allocation_ids):
+        # An address stays associated for a moment after its NAT gateway is deleted (InvalidIPAddress.InUse).
         for allocation_id in allocation_ids:
             try:
-                self.ec2.release_address(aws_retry=True, AllocationId=allocation_id)
+                retry_on(lambda aid=allocation_id: self.ec2.release_address(aws_retry=True, AllocationId=aid),
+                         ("InvalidIPAddress.InUse", "AuthFailure"), self.params["wait_timeout"], self.params["poll_interval"])
             except is_boto3_error_code("InvalidAllocationID.NotFound"):
                 pass
 
@@ -625,16 +664,18 @@ class Network:
             for assoc in table.get("Associations", []):
                 self.call("disassociate_route_table", AssociationId=assoc["RouteTableAssociationId"])
             self.call("delete_route_table", RouteTableId=table["RouteTableId"])
+        # The network interfaces of load balancers, Fargate tasks and RDS are released minutes after their owner:
+        # until then AWS answers DependencyViolation (and detaching the gateway, while public addresses are mapped).
         for igw in self.paginate("describe_internet_gateways", "InternetGateways",
                                  Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}]):
-            self.call("detach_internet_gateway", InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc_id)
+            self.call_while(DEPENDENCY, "detach_internet_gateway", InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc_id)
             self.call("delete_internet_gateway", InternetGatewayId=igw["InternetGatewayId"])
         for subnet in self.paginate("describe_subnets", "Subnets", Filters=flt):
-            self.call("delete_subnet", SubnetId=subnet["SubnetId"])
+            self.call_while(DEPENDENCY, "delete_subnet", SubnetId=subnet["SubnetId"])
         for group in self.paginate("describe_security_groups", "SecurityGroups", Filters=flt):
             if group["GroupName"] != "default":
-                self.call("delete_security_group", GroupId=group["GroupId"])
-        self.call("delete_vpc", VpcId=vpc_id)
+                self.call_while(DEPENDENCY, "delete_security_group", GroupId=group["GroupId"])
+        self.call_while(DEPENDENCY, "delete_vpc", VpcId=vpc_id)
         return {}
 
 
@@ -679,6 +720,7 @@ def main():
         cache_subnet_group_name=dict(type="str"),
         tags=dict(type="dict", default={}),
         wait_timeout=dict(type="int", default=600),
+        poll_interval=dict(type="int", default=15),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     validate(module)

@@ -392,18 +392,28 @@ def test_modify_waits_for_a_busy_group_first(aws_stub, run_module):
     assert res.result["changes"] == ["snapshot_retention_limit"]
 
 
-def test_delete_token_only_when_the_group_has_one(aws_stub, run_module):
+def test_delete_token_strategy_is_refused_before_any_call(aws_stub, run_module):
+    """AWS: AuthTokenUpdateStrategy DELETE is "allowed only when transitioning to RBAC" (user groups), which the module
+    does not manage; sent alone it fails on AWS, so the module refuses it before any call."""
+    aws_stub("elasticache")  # nothing queued: any call fails the test
+    res = run_module(mod, dict(BASE_ARGS, auth_token=None, auth_token_update_strategy="DELETE"))
+    assert res.failed
+    assert res.result["msg"].startswith("auth_token_update_strategy=DELETE is only valid when the group moves to RBAC")
+
+
+@pytest.mark.parametrize("token", ["a" * 20 + "_x", "token.with.dots.1234", "percent%percent%percent", "q" * 14 + "!", "z" * 129])
+def test_auth_token_outside_the_elasticache_alphabet_is_refused_before_any_call(token, aws_stub, run_module):
+    """ElastiCache AUTH tokens: 16-128 printable characters whose only special characters are !&#$^<>-."""
+    aws_stub("elasticache")
+    res = run_module(mod, dict(BASE_ARGS, auth_token=token))
+    assert res.failed and "only letters, digits and the special characters !&#$^<>-" in res.result["msg"], res.result
+
+
+def test_auth_token_with_every_allowed_special_character_is_accepted(aws_stub, run_module):
     stub = aws_stub("elasticache")
-    read_existing(stub, grp=group(AuthTokenEnabled=False))
-    args = dict(BASE_ARGS, auth_token=None, auth_token_update_strategy="DELETE")
-    res = run_module(mod, args)
-    assert res.result["changed"] is False
     read_existing(stub)
-    stub.add_response("modify_replication_group", {"ReplicationGroup": group("modifying")},
-                      {"ReplicationGroupId": GROUP_ID, "ApplyImmediately": True, "AuthTokenUpdateStrategy": "DELETE"})
-    res = run_module(mod, dict(args, wait=False))
+    res = run_module(mod, dict(BASE_ARGS, auth_token="Abc123!&#$^<>-xyz"), check_mode=True)
     assert not res.failed, res.result
-    assert res.result["changes"] == ["auth_token"]
 
 
 def test_delete_wait_timeout(aws_stub, run_module):
