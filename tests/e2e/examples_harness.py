@@ -281,8 +281,9 @@ def run(example: Example, playbook: str, platform="docker", extra_vars=None, env
     res = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
     result = PlaybookRun(cmd, res.returncode, res.stdout + res.stderr, time.time() - started, started)
     ARTIFACTS.mkdir(exist_ok=True)
+    shown = [re.sub(r'("vault_[a-z0-9_]+": )"[^"]*"', r'\1"<redacted>"', part) for part in cmd[1:]]
     with (ARTIFACTS / f"examples-{example.key}.log").open("a", encoding="utf-8") as fh:
-        fh.write(f"\n===== {' '.join(cmd[1:])} rc={result.rc} {result.seconds:.1f}s\n{result.output}\n")
+        fh.write(f"\n===== {' '.join(shown)} rc={result.rc} {result.seconds:.1f}s\n{result.output}\n")
     return result
 
 
