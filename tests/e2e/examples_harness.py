@@ -295,7 +295,13 @@ def leaked(output: str, secrets: dict) -> list:
 # ----------------------------------------------------------------------------------------------- HTTP
 
 
-def request(port, probe: Probe, method="GET", path=None, body=None, timeout=5):
+# Client timeout: a request slower than this counts as failed. 10 s, not 5: on the shared 2-core machine (load
+# average up to 117 measured) a keep-alive request once took more than 5 s during a failed deploy, with nothing
+# failing on the server side; a real failure (refused, reset, 5xx) is reported at once anyway.
+CLIENT_TIMEOUT = 10
+
+
+def request(port, probe: Probe, method="GET", path=None, body=None, timeout=CLIENT_TIMEOUT):
     """One request on a fresh connection to 127.0.0.1:port; returns (status, body text)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     headers = {"Host": probe.host} if probe.host else {}
@@ -390,7 +396,7 @@ class Load:
                 attempt += 1
                 try:
                     if conn is None:
-                        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=CLIENT_TIMEOUT)
                     conn.request("GET", self.probe.path, headers=headers)
                     resp = conn.getresponse()
                     body = resp.read().decode()
