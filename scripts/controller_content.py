@@ -151,7 +151,7 @@ def build(model: dict) -> dict:
     ]
     creds = [
         {"name": "webstack vault", "organization": org, "credential_type": "Vault", "update_secrets": False,
-         "description": "Decrypts secrets/<env>.yml when a team commits it encrypted (see secrets/README.md).",
+         "description": "Decrypts secrets/<webstack_name>.yml when a team commits it encrypted (see secrets/README.md).",
          "inputs": {"vault_password": env_lookup("WEBSTACK_VAULT_PASSWORD")}},
         {"name": "webstack notification webhook", "organization": org, "credential_type": "webstack notification webhook",
          "update_secrets": False, "inputs": {"url": env_lookup("WEBSTACK_NOTIFY_WEBHOOK_URL")}},

@@ -7,7 +7,8 @@ One module, in file order, each step on the emulator state the previous left:
   provision (EE) -> images 1.0.0/2.0.0 in ECR -> deploy 2.0.0 (EE) -> a deploy of an unknown version (EE, red)
   -> rollback (EE) -> status (EE) -> deploy 2.0.0 with plain ansible-playbook (for the timing figure).
 Every assertion reads the result back with boto3 (ECS, RDS, ELBv2, S3), as tests/aws does, or from the job's events.
-The survey answers are checked against the surveys of controller/objects.yml first.
+The survey answers are checked against the surveys of controller/objects.yml first, and every API call a job makes
+(moto's recorder) against the playbook's measured IAM policy (docs/iam-policies.json).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import controller_validate
+import iam_policy
 from awxjob import AwxJob, project_copy
 from controller_content import validate_answers
 
@@ -37,6 +39,9 @@ TEMPLATES = {t["name"]: t for t in controller_validate.load()["controller_templa
 # What the credential "webstack aws secrets <env>" injects (generated per run, never stored).
 CREDENTIAL_VARS = {"vault_rds_master_password": secrets.token_hex(16), "vault_elasticache_auth_token": secrets.token_hex(24)}
 TIMING = {}
+# generous: an idle machine runs each job in under a minute, a machine loaded 20x its cores in ten or more
+JOB_TIMEOUT = 2400
+IAM = json.loads((ROOT / "docs" / "iam-policies.json").read_text(encoding="utf-8"))
 
 
 def template(playbook: str) -> dict:
@@ -60,9 +65,15 @@ def job(ee_image, moto, tmp_path_factory):
         tpl = template(playbook)
         if tpl.get("survey_enabled"):
             assert validate_answers(tpl["survey_spec"], answers or {}) == [], "answers the survey would refuse"
-        return runner.run(f"playbooks/{playbook}.yml", template=tpl, answers=answers, credential_vars=CREDENTIAL_VARS,
-                          envvars={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                                   "WEBSTACK_AWS_ENDPOINT_URL": moto.url})
+        moto.recorder_start()
+        result = runner.run(f"playbooks/{playbook}.yml", template=tpl, answers=answers, credential_vars=CREDENTIAL_VARS,
+                            envvars={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                                     "WEBSTACK_AWS_ENDPOINT_URL": moto.url}, timeout=JOB_TIMEOUT)
+        calls = moto.recorder_stop()
+        # the documented least-privilege policy of the playbook covers every call the job made
+        missing = sorted({iam_policy.iam_action(c) for c in calls} - set(IAM[playbook]))
+        assert missing == [], f"{playbook}: calls outside docs/iam-policies.json: {missing}"
+        return result
     return run
 
 
