@@ -42,6 +42,7 @@ def stack(tmp_path_factory, docker_images):
         "docker_postgres_published_port": 28532, "docker_redis_published_port": 28479,
         "app_processes": PROCESSES,
         "app_smoke_checks": [],  # the default: each routed process's readiness path through the proxy
+        "webstack_secrets_file": str(ROOT / "secrets" / "webstack-local.yml"),  # the local inventory's secrets
     }))
     run = run_playbook("provision", overrides)
     assert run.rc == 0, run.output[-5000:]
