@@ -59,7 +59,8 @@ def processes_figures(tmp):
     overrides = Path(tmp) / "procs.yml"
     overrides.write_text(json.dumps({
         "webstack_name": PROCS_STACK, "docker_proxy_published_port": PROCS_PORT,
-        "docker_postgres_published_port": 27532, "docker_redis_published_port": 27479, "app_processes": PROCS}))
+        "docker_postgres_published_port": 27532, "docker_redis_published_port": 27479, "app_processes": PROCS,
+        "webstack_secrets_file": str(ROOT / "secrets" / "webstack-local.yml")}))
     try:
         run = run_playbook("provision", overrides)
         assert run.rc == 0, run.output[-3000:]
@@ -91,7 +92,9 @@ def main():
         overrides = Path(tmp) / "bench.yml"
         overrides.write_text(json.dumps({
             "webstack_name": STACK, "docker_proxy_published_port": PORT,
-            "docker_postgres_published_port": 27432, "docker_redis_published_port": 27379}))
+            "docker_postgres_published_port": 27432, "docker_redis_published_port": 27379,
+            # the local inventory's generated secrets (secrets/<webstack_name>.yml is looked up by stack name)
+            "webstack_secrets_file": str(ROOT / "secrets" / "webstack-local.yml")}))
         try:
             run = run_playbook("provision", overrides)
             assert run.rc == 0, run.output[-3000:]

@@ -37,6 +37,11 @@ CIRCUIT_BREAKER_MAX = 200
 # Assumptions (not configuration; stated in the document).
 TASK_START_S = 45  # Fargate: PENDING -> RUNNING (ENI, image pull of the ~150 MB app image, container start)
 TASK_STOP_S = 5  # SIGTERM -> exit of a task ECS replaces (the app stops at once; stopTimeout is only a bound)
+# Restore (restore.yml): AWS, "Renaming a DB instance": the new DNS name "becomes effective in about 10 minutes.
+# The renamed DB instance is not available until the new name becomes effective"; the old name is deleted at once
+# but "could remain cached for a few minutes".
+RENAME_S = 600  # one rename until the renamed instance is available again (the restore renames two, one after the other)
+DNS_CACHE_S = 60  # after the second rename, until the endpoint resolves to the restored instance (assumption)
 
 # (role, variable) pairs the model reads; each value is an integer or a boolean after overlaying the inventory.
 SETTINGS = {
@@ -44,8 +49,6 @@ SETTINGS = {
     "healthy_threshold": ("alb", "alb_healthy_threshold"),
     "unhealthy_threshold": ("alb", "alb_unhealthy_threshold"),
     "deregistration_delay": ("alb", "alb_deregistration_delay"),
-    "grace_period": ("ecs_service", "ecs_service_health_check_grace_period"),
-    "min_tasks": ("ecs_service", "ecs_service_min_tasks"),
     "minimum_healthy_percent": ("ecs_service", "ecs_service_minimum_healthy_percent"),
     "maximum_percent": ("ecs_service", "ecs_service_maximum_percent"),
     "circuit_breaker": ("ecs_service", "ecs_service_circuit_breaker"),
@@ -61,8 +64,9 @@ def _yaml(path: Path) -> dict:
 
 
 def load_settings(env: str, root: Path = ROOT) -> dict:
-    """The model's inputs for inventory `env`: {key: value}, plus `desired_count` of the web-facing services
-    (per-process min_tasks overrides of ecs_service_processes honoured; the largest, i.e. slowest, wins)."""
+    """The model's inputs for inventory `env`: {key: value}, plus from the application description (app_processes of
+    roles/app/defaults overlaid with the inventory's app.yml) the routed processes' `desired_count` (their `count`) and
+    `grace_period` (their `health.grace`, default 30); the largest, i.e. slowest, wins."""
     merged: dict = {}
     for role in sorted({role for role, _var in SETTINGS.values()}):
         merged.update(_yaml(root / "roles" / role / "defaults" / "main.yml"))
@@ -78,10 +82,19 @@ def load_settings(env: str, root: Path = ROOT) -> dict:
         elif isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"inventories/{env}: {var} must be an integer literal for the model, got {value!r}")
         values[key] = value
-    processes = merged.get("ecs_service_processes") or []
-    web_facing = [p for p in processes if p.get("target_group")]
-    values["desired_count"] = max([int(p.get("min_tasks", values["min_tasks"])) for p in web_facing]
-                                  or [values["min_tasks"]])
+    app = _yaml(root / "roles" / "app" / "defaults" / "main.yml")
+    app.update(_yaml(root / "inventories" / env / "group_vars" / "all" / "app.yml"))
+    processes = app.get("app_processes") or []
+    web_facing = [p for p in processes if p.get("route") and p.get("port")]
+    for key, where, default in (("desired_count", ("count",), 1), ("grace_period", ("health", "grace"), 30)):
+        found = []
+        for proc in web_facing:
+            value = proc.get(where[0], default) if len(where) == 1 else (proc.get("health") or {}).get(where[1], default)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"inventories/{env}: app_processes[{proc.get('name')}].{'.'.join(where)} must be an "
+                                 f"integer literal for the model, got {value!r}")
+            found.append(value)
+        values[key] = max(found or [default])
     values["web_facing_services"] = [p["name"] for p in web_facing]
     return values
 
@@ -134,6 +147,17 @@ def model(s: dict, task_start_s: float = TASK_START_S, task_stop_s: float = TASK
         "back_smoke": back_smoke, "done_smoke": done_smoke, "exposure_smoke": back_smoke - switched,
         "rollback_within_wait": max(done_cb - detect_cb, done_smoke - detect_smoke) <= s["wait_timeout"],
     }
+
+
+def restore_downtime(s: dict, task_start_s: float = TASK_START_S, task_stop_s: float = TASK_STOP_S) -> dict:
+    """Seconds the application is down in restore.yml: writes stopped (services to 0) until the restored
+    database serves through new tasks (rds_backup role; see docs/aws-deploy-timing.md)."""
+    poll, interval = s["poll_interval"], s["health_check_interval"]
+    stop = s["deregistration_delay"] + task_stop_s + poll  # targets drained, tasks stopped, seen by ecs_scale
+    swap = 2 * RENAME_S  # original -> <id>-replaced-<stamp>, then restored -> <id>, each waited for until available
+    dns = DNS_CACHE_S
+    start = task_start_s + s["healthy_threshold"] * interval + poll  # new tasks healthy, rollout seen COMPLETED
+    return {"stop": stop, "swap": swap, "dns": dns, "start": start, "total": stop + swap + dns + start}
 
 
 def _t(seconds: float) -> str:
@@ -199,6 +223,16 @@ def markdown(envs=ENVIRONMENTS, root: Path = ROOT) -> str:
         *rows,
         "",
         *worked_example(envs[0], root),
+        "",
+        f"Restore (`restore.yml`): the application is down from the stop of its writes until new tasks serve on the"
+        f" restored database. Renames: {RENAME_S} s each (AWS: the renamed instance is not available until its new"
+        f" name is effective, \"in about 10 minutes\"), two one after the other; endpoint resolving to the restored"
+        f" instance: + {DNS_CACHE_S} s (assumption).",
+        "",
+        "| env | stop writes: D + stop + P | swap: 2 renames | DNS | start: S + H x I + P | downtime |",
+        "|---|---|---|---|---|---|",
+        *[(lambda r: f"| {env} | {_t(r['stop'])} | {_t(r['swap'])} | {_t(r['dns'])} | {_t(r['start'])} | {_t(r['total'])} |")(
+            restore_downtime(load_settings(env, root))) for env in envs],
         TABLE_END,
     ])
 

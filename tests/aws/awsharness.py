@@ -312,7 +312,8 @@ def assert_refused_in_preflight(result: PlaybookResult, words) -> str:
 
 def run_playbook(playbook: str, *, endpoint_url: str | None, inventory: str = "sandbox", check: bool = False,
                  diff: bool = False, extra_vars: dict | None = None, tags: str | None = None,
-                 skip_tags: str | None = None, json_output: bool = True, timeout: int = 1200) -> PlaybookResult:
+                 skip_tags: str | None = None, json_output: bool = True, timeout: int = 1200,
+                 verbosity: int = 0) -> PlaybookResult:
     """Run `ansible-playbook` from the repository root the way a user does, against the emulator."""
     env = dict(os.environ)
     env.update(
@@ -342,6 +343,8 @@ def run_playbook(playbook: str, *, endpoint_url: str | None, inventory: str = "s
         cmd += ["--skip-tags", skip_tags]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
     start = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     seconds = time.monotonic() - start

@@ -29,6 +29,7 @@ import http.client
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -54,6 +55,9 @@ class Shaped:
     action: str
     status: int
     shaped: str = ""
+    at: float = 0.0           # time.time() when the request arrived
+    method: str = ""
+    path: str = ""
 
 
 @dataclass
@@ -164,6 +168,7 @@ class AwsProxy:
             conn.close()
 
     def forward(self, method, path, headers, body):
+        arrived = time.time()
         service = _service_of(headers)
         target = headers.get("x-amz-target", "")
         params: dict = {}
@@ -182,13 +187,13 @@ class AwsProxy:
             refused = self.refuse(service, action, params)
         if refused is not None:
             status, out = refused
-            self.log.append(Shaped(service, action, status, "refused"))
+            self.log.append(Shaped(service, action, status, "refused", arrived, method, path))
             ctype = "application/x-amz-json-1.1" if target else "text/xml"
             return status, [("Content-Type", ctype)], out
         status, out_headers, out = self._upstream(method, path, headers, body)
         with self.lock:
             new, note = self.reshape(service, action, params, status, out)
-        self.log.append(Shaped(service, action, status, note))
+        self.log.append(Shaped(service, action, status, note, arrived, method, path))
         return status, out_headers, new
 
     # -- refusals (before the emulator sees the call) ---------------------------------------------------

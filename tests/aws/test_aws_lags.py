@@ -9,6 +9,11 @@ moto server and answers like AWS does while long operations are under way (moto 
 """
 from __future__ import annotations
 
+import base64
+import json
+import urllib.request
+from urllib.parse import parse_qs
+
 import pytest
 from awsharness import run_playbook
 from awsproxy import AwsProxy, Lags
@@ -74,6 +79,59 @@ def test_provision_after_aws_upgraded_the_minor_version_keeps_it(moto_server, pr
     assert proxy.shaped("DescribeDBInstances"), "the upgraded version reached the playbook"
     assert not [s for s in proxy.log if s.action == "ModifyDBInstance"], [s for s in proxy.log if s.service == "rds"]
     assert result.changed == 0, result.summary()
+
+
+def recording(moto_server) -> list[tuple[str, str, dict]]:
+    """The emulator's recording in order: (service, action, parameters) with the ECS JSON bodies parsed."""
+    with urllib.request.urlopen(f"{moto_server.url}/moto-api/recorder/download-recording", timeout=30) as resp:
+        lines = resp.read().decode().splitlines()
+    out = []
+    for line in filter(None, lines):
+        entry = json.loads(line)
+        headers = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}
+        body = entry.get("body") or ""
+        if entry.get("body_encoded"):
+            body = base64.b64decode(body).decode("utf-8", "replace")
+        target = headers.get("x-amz-target", "")
+        if target:
+            out.append(("json", target.rsplit(".", 1)[-1], json.loads(body or "{}")))
+        else:
+            params = {k: v[0] for k, v in parse_qs(body).items()}
+            out.append(("query", params.get("Action", ""), params))
+    return out
+
+
+def test_restore_stops_writes_for_the_swap_and_reports_the_downtime(moto_server):
+    """AWS's procedure for replacing an instance by renaming: stop the traffic first. Every service is at 0 tasks
+    before the first rename, and started again (new deployment, back to its count) only after the second."""
+    backup = run_playbook("playbooks/backup.yml", endpoint_url=moto_server.url)
+    assert backup.rc == 0, backup.summary()
+    snapshots = sorted(s["DBSnapshotIdentifier"] for s in moto_server.client("rds").describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+                       if "-backup-" in s["DBSnapshotIdentifier"])
+    moto_server.recorder_start()
+    result = run_playbook("playbooks/restore.yml", endpoint_url=moto_server.url,
+                          extra_vars={"confirm_restore": NAME, "restore_snapshot": snapshots[-1]})
+    moto_server.recorder_stop()
+    calls = recording(moto_server)
+    assert result.rc == 0, result.summary()
+    renames = [i for i, (_p, action, params) in enumerate(calls)
+               if action == "ModifyDBInstance" and params.get("NewDBInstanceIdentifier")]
+    assert len(renames) == 2, [c[:2] for c in calls]
+    updates = [(i, params) for i, (_p, action, params) in enumerate(calls) if action == "UpdateService"]
+    stops = {params["service"]: i for i, params in updates if params.get("desiredCount") == 0}
+    starts = {params["service"]: (i, params) for i, params in updates if params.get("forceNewDeployment")}
+    assert sorted(stops) == sorted(starts) == sorted(SERVICES), updates
+    assert max(stops.values()) < renames[0], "every service is stopped before the first rename"
+    assert min(i for i, _params in starts.values()) > renames[1], "the services start only after the swap"
+    assert all(params.get("desiredCount") == 1 for _i, params in starts.values()), starts  # back to their count
+    report = result.result_of("Report the restore")["msg"]
+    assert "The application was down (writes stopped, no task serving) for" in report, report
+    assert "Read replicas of the old instance stay with it" in report and "no-delete-automated-backups" in report
+    # autoscaling held while stopped, resumed after
+    suspended = [p for _k, a, p in calls if a == "RegisterScalableTarget"]
+    assert [p["SuspendedState"]["DynamicScalingOutSuspended"] for p in suspended] == [True] * 3 + [False] * 3, suspended
+    ecs = moto_server.client("ecs")
+    assert all(s["desiredCount"] == 1 for s in ecs.describe_services(cluster=NAME, services=list(SERVICES))["services"])
 
 
 def test_teardown_waits_for_draining_services_and_released_dependencies(moto_server, proxies):

@@ -88,9 +88,8 @@ def test_task_definitions_non_root_read_only_secrets_by_reference(ecs, services,
         assert container["logConfiguration"]["logDriver"] == "awslogs"
         assert container["logConfiguration"]["options"]["awslogs-group"] == f"/ecs/{NAME}/{name}"
         secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
-        assert set(secrets) == {"APP_DATABASE_PASSWORD", "APP_REDIS_PASSWORD"}
-        assert all(v.startswith("arn:aws:secretsmanager:") for v in secrets.values())
-        assert secrets["APP_DATABASE_PASSWORD"].startswith(arns[f"{NAME}/rds/master"])
+        # app_secrets of the description: keys of the stack's app secret, injected by reference only
+        assert secrets == {key: f"{arns[f'{NAME}/app']}:{key}::" for key in ("APP_DATABASE_PASSWORD", "APP_REDIS_PASSWORD")}
         env = {e["name"]: e["value"] for e in container["environment"]}
         assert env["APP_DATABASE_HOST"] and env["APP_REDIS_HOST"]
         dumped = json.dumps(td)
@@ -106,8 +105,8 @@ def test_execution_role_reads_only_the_referenced_secrets(provisioned, moto_serv
     (statement,) = doc["Statement"]
     assert statement["Action"] == ["secretsmanager:GetSecretValue"]
     sm = moto_server.client("secretsmanager")
-    arns = sorted(s["ARN"] for s in sm.list_secrets()["SecretList"] if s["Name"].startswith(f"{NAME}/"))
-    assert sorted(statement["Resource"]) == arns
+    arns = sorted(s["ARN"] for s in sm.list_secrets()["SecretList"] if s["Name"] == f"{NAME}/app")
+    assert sorted(statement["Resource"]) == arns and len(arns) == 1
     trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
     assert trust["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
 
@@ -146,8 +145,8 @@ def test_load_balancer_public_with_redirect_and_tls13(elbv2, load_balancer, targ
     assert ":acm:" in cert_arn
     assert https["DefaultActions"][0]["TargetGroupArn"] == target_groups[f"{NAME}-web"]["TargetGroupArn"]
     rules = [r for r in elbv2.describe_rules(ListenerArn=https["ListenerArn"])["Rules"] if not r["IsDefault"]]
-    assert [(r["Conditions"][0]["Values"], r["Actions"][0]["TargetGroupArn"]) for r in rules] == [
-        (["/api/*"], target_groups[f"{NAME}-api"]["TargetGroupArn"])]
+    assert [(r["Priority"], r["Conditions"][0]["PathPatternConfig"]["Values"], r["Actions"][0]["TargetGroupArn"])
+            for r in rules] == [("10", ["/api", "/api/*"], target_groups[f"{NAME}-api"]["TargetGroupArn"])]
 
 
 def test_load_balancer_attributes(elbv2, load_balancer):
@@ -216,7 +215,9 @@ def test_every_alarm_with_alarm_and_ok_actions(cloudwatch, moto_server):
 
 # --- drift ----------------------------------------------------------------------------------------------
 ALARMS_TASK = "alarms : SNS topic and alarms (ALB, ECS, RDS, Redis), each with ALARM and OK actions"
-ECS_TASK = "ecs_service : ECS application layer (cluster, roles, log groups, task definitions, services, autoscaling)"
+ECS_TASK = "ecs_service : ECS application layer (cluster, roles, log groups, app secret, task definitions, services, autoscaling)"
+# the ECS task runs with no_log (the app secret's values are an argument): its change lines are shown by this one
+ECS_REPORT_TASK = "ecs_service : Report the ECS layer's changes"
 TG_REPORT_TASK = "alb : Report target groups that differ (check mode; the target-group module cannot check)"
 
 
@@ -256,7 +257,7 @@ def test_drift_is_reported_by_check_mode_and_repaired_by_provision(provisioned, 
     changed = set(check.changed_tasks())
     assert changed == {ALARMS_TASK, ECS_TASK, TG_REPORT_TASK}, check.summary()
     assert check.changed == 3, check.summary()
-    assert check.result_of(ECS_TASK)["changes"] == [f"log group /ecs/{NAME}/api: retention 1 -> 7 days"]
+    assert check.result_of(ECS_REPORT_TASK)["msg"] == [f"log group /ecs/{NAME}/api: retention 1 -> 7 days"]
     assert check.result_of(ALARMS_TASK)["changes"] == [f"update alarm {NAME}-rds-cpu: Threshold 99.0 -> 90.0"]
     report = json.dumps(check.result_of(TG_REPORT_TASK))
     assert "health_check_path: / -> /health/ready" in report
@@ -275,9 +276,10 @@ def test_drift_is_reported_by_check_mode_and_repaired_by_provision(provisioned, 
 BAD_INPUT = {
     "prod load balancer without deletion protection": (
         "prod", {"alb_deletion_protection": False}, ["alb_deletion_protection", "webstack_aws_prod_safety_overrides"]),
-    "not a fargate size": ("sandbox", {"ecs_service_memory": 700}, ["ecs_service_memory", "Fargate"]),
+    "not a fargate size": ("sandbox", {"app_processes": [{"name": "web", "port": 8000, "memory": 700, "route": {"path": "/"}}]},
+                           ["app_processes", "Fargate"]),
     "secret as a plain environment value": (
-        "sandbox", {"ecs_service_environment": {"APP_DATABASE_PASSWORD": "hunter2hunter2hunter2"}}, ["ecs_service_environment"]),
+        "sandbox", {"app_env": {"APP_DATABASE_PASSWORD": "${database.password}"}}, ["app_env", "secret"]),
     "container as root": ("sandbox", {"ecs_service_user": "0"}, ["ecs_service_user"]),
     "weak tls policy": ("sandbox", {"alb_ssl_policy": "ELBSecurityPolicy-2016-08"}, ["alb_ssl_policy"]),
     "percentage above 100": ("sandbox", {"alarms_ecs_cpu_percent": 150}, ["alarms_ecs_cpu_percent"]),

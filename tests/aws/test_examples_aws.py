@@ -11,7 +11,7 @@ import json
 import boto3
 import pytest
 import yaml
-from awsharness import ROOT, ecr_image_manifest
+from awsharness import ROOT, MotoServer, ecr_image_manifest, run_playbook
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
@@ -19,7 +19,24 @@ SYSTEMS = ["petforce", "household", "sports-nutrition", "propflow", "meal-planne
 REGIONS = {"propflow": "ap-south-1"}
 # The aws platform that runs app descriptions (per-process services, app secret, target groups per route) is
 # being written (engineer i8-aws) while these tests land; until it is on main they cannot pass, and say so.
-_PLATFORM_READY = "app_plan" in "".join(p.read_text() for p in (ROOT / "roles" / "ecs_service" / "tasks").glob("*.yml"))
+_PLATFORM_READY = "app_plan" in "".join(p.read_text() for p in (ROOT / "roles" / "ecs_service").rglob("*.yml"))
+
+
+# The alb role creates the HTTPS listener and passes `Rules: []` in one call when the only route is `/`: the
+# module bug its own comment describes ("Failed to describe rules: ... ListenerArn None"), measured 19:26 UTC.
+# Strict: the mark goes when the alb role handles a description without path/host rules.
+SINGLE_ROUTE_GAP = pytest.mark.xfail(reason="platform gap (alb, issue 8 section 5): one route on / fails the "
+                                     "listener creation (Rules: [] with a new listener)", strict=True)
+CASES = [pytest.param(s, marks=SINGLE_ROUTE_GAP) if s in ("sports-nutrition", "meal-planner") else s for s in SYSTEMS]
+
+
+@pytest.fixture(scope="module")
+def moto2():
+    """An emulator of our own that reports 2 running tasks per service (the examples run 2 tasks per process; the
+    suite's shared emulator reports 1, so a rollout of count 2 would never complete there)."""
+    server = MotoServer(ecs_service_running=2).start()
+    yield server
+    server.stop()
 
 
 def _description(system):
@@ -36,14 +53,19 @@ def _secret_values(system):
 
 @pytest.mark.skipif(not _PLATFORM_READY, reason="waits for the aws platform that runs app descriptions "
                     "(ecs_service/alb from the app plan, issue 8 section 5), not on this branch yet")
-@pytest.mark.parametrize("system", SYSTEMS)
-def test_example_provisions_idempotently_and_deploys(system, moto, ansible):
+@pytest.mark.parametrize("system", CASES)
+def test_example_provisions_idempotently_and_deploys(system, moto2):
     stack, region = f"wsx-{system}", REGIONS.get(system, "us-east-1")
     inventory = f"../examples/{system}/aws"
     desc = _description(system)
 
+    moto2.reset()
+
+    def ansible(playbook, **kwargs):
+        return run_playbook(playbook, endpoint_url=moto2.url, **kwargs)
+
     def client(service):
-        return boto3.client(service, endpoint_url=moto.url, region_name=region,
+        return boto3.client(service, endpoint_url=moto2.url, region_name=region,
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
     if system == "petforce":  # the team's existing Secrets Manager secret the description references by ARN

@@ -23,6 +23,8 @@ def stack(tmp_path_factory, docker_images):  # docker_images: built (or found ca
         "docker_proxy_published_port": PORTS["proxy"],
         "docker_postgres_published_port": PORTS["postgres"],
         "docker_redis_published_port": PORTS["redis"],
+        # the local inventory's generated secrets (secrets/<webstack_name>.yml is looked up by stack name)
+        "webstack_secrets_file": str(Path(__file__).resolve().parents[2] / "secrets" / "webstack-local.yml"),
     }))
     yield {"name": STACK, "overrides": overrides, "state_dir": state_dir, "ports": PORTS}
     remove_stack(STACK, state_dir)

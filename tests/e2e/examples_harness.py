@@ -247,6 +247,26 @@ class PlaybookRun:
     def tail(self, n=6000):
         return self.output[-n:]
 
+    def failures(self, limit=6000):
+        """The failed tasks' messages (the `msg:` blocks after each `fatal:`/`failed:` line, without the -vvv
+        invocation noise) and the recap: what a reader needs when a run fails."""
+        lines, out, keep = self.output.splitlines(), [], 0
+        for line in lines:
+            if line.startswith(("fatal: [", "failed: [")) or line.startswith("TASK [") and keep:
+                keep = 0
+            if line.startswith(("fatal: [", "failed: [")):
+                out.append(line)
+                keep = 1
+                continue
+            if keep:
+                if line.startswith("    msg:") or (keep == 2 and line.startswith("        ")):
+                    keep = 2
+                    out.append(line)
+                elif keep == 2:
+                    keep = 1
+        recap = self.output[self.output.rfind("PLAY RECAP"):][:600] if "PLAY RECAP" in self.output else ""
+        return ("\n".join(out)[-limit:] + "\n" + recap) if out else self.tail(limit)
+
 
 def run(example: Example, playbook: str, platform="docker", extra_vars=None, env=None, timeout=900, verbose=True):
     """ansible-playbook playbooks/<playbook>.yml -i examples/<key>/<platform> -vvv -e ..."""
@@ -261,8 +281,9 @@ def run(example: Example, playbook: str, platform="docker", extra_vars=None, env
     res = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
     result = PlaybookRun(cmd, res.returncode, res.stdout + res.stderr, time.time() - started, started)
     ARTIFACTS.mkdir(exist_ok=True)
+    shown = [re.sub(r'("vault_[a-z0-9_]+": )"[^"]*"', r'\1"<redacted>"', part) for part in cmd[1:]]
     with (ARTIFACTS / f"examples-{example.key}.log").open("a", encoding="utf-8") as fh:
-        fh.write(f"\n===== {' '.join(cmd[1:])} rc={result.rc} {result.seconds:.1f}s\n{result.output}\n")
+        fh.write(f"\n===== {' '.join(shown)} rc={result.rc} {result.seconds:.1f}s\n{result.output}\n")
     return result
 
 
@@ -274,7 +295,13 @@ def leaked(output: str, secrets: dict) -> list:
 # ----------------------------------------------------------------------------------------------- HTTP
 
 
-def request(port, probe: Probe, method="GET", path=None, body=None, timeout=5):
+# Client timeout: a request slower than this counts as failed. 10 s, not 5: on the shared 2-core machine (load
+# average up to 117 measured) a keep-alive request once took more than 5 s during a failed deploy, with nothing
+# failing on the server side; a real failure (refused, reset, 5xx) is reported at once anyway.
+CLIENT_TIMEOUT = 10
+
+
+def request(port, probe: Probe, method="GET", path=None, body=None, timeout=CLIENT_TIMEOUT):
     """One request on a fresh connection to 127.0.0.1:port; returns (status, body text)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     headers = {"Host": probe.host} if probe.host else {}
@@ -369,7 +396,7 @@ class Load:
                 attempt += 1
                 try:
                     if conn is None:
-                        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=CLIENT_TIMEOUT)
                     conn.request("GET", self.probe.path, headers=headers)
                     resp = conn.getresponse()
                     body = resp.read().decode()

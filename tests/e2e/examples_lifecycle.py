@@ -20,7 +20,7 @@ What runs where (CI budget: the whole suite ~30 min on 2 cores; one stack lifecy
   routed processes, one by host): the gate is per routed process, so these cover both routing kinds;
 - a failing migration command: PropFlow (`alembic upgrade head`, a Python tool) and Sports nutrition (a shell
   script running `psql -f`): the two shapes that differ most in how the output reaches the platform;
-- status, backup, migrate and restore (with -vvv, for the secrets check): Meal planner, the guide that asks
+- status, backup, migrate and restore (with -vvv, for the secrets check): Meal planner (status: a platform gap, xfail), the guide that asks
   for a snapshot before its migrations and describes restoring it.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ FIGURES: dict = {}
 
 
 def _ok(result, what):
-    assert result.rc == 0, f"{what} failed (rc {result.rc}):\n{result.tail()}"
+    assert result.rc == 0, f"{what} failed (rc {result.rc}):\n{result.failures()}"
 
 
 def _no_secret_in(result, ex):
@@ -185,8 +185,8 @@ class ExampleE2E:
                 proc.setdefault("health", {})["grace"] = 10
         before = {name: running(ex, name) for name in _counts(ex)}
         result, r, sampler = _deploy_under_load(ex, NEVER_READY, extra={"app_processes": processes})
-        assert result.rc != 0, f"deploying a version that never gets ready must fail:\n{result.tail()}"
-        assert "ready" in result.output.lower(), f"the failure must say what did not get ready:\n{result.tail()}"
+        assert result.rc != 0, f"deploying a version that never gets ready must fail:\n{result.failures()}"
+        assert "ready" in result.output.lower(), f"the failure must say what did not get ready:\n{result.failures()}"
         _no_secret_in(result, ex)
         _assert_no_failed_requests(r, "failed deploy")
         _assert_singletons_never_doubled(sampler, "failed deploy")
@@ -202,8 +202,8 @@ class ExampleE2E:
         backups = Path(ex.state_dir) / "backups"
         before = set(p.name for p in backups.iterdir()) if backups.is_dir() else set()
         result, r, sampler = _deploy_under_load(ex, BAD_MIGRATION)
-        assert result.rc != 0, f"a failing migration must fail the deploy:\n{result.tail()}"
-        assert "fails on purpose" in result.output, f"the command's output must be shown:\n{result.tail()}"
+        assert result.rc != 0, f"a failing migration must fail the deploy:\n{result.failures()}"
+        assert "fails on purpose" in result.output, f"the command's output must be shown:\n{result.failures()}"
         _no_secret_in(result, ex)
         _assert_no_failed_requests(r, "deploy with a failing migration")
         _assert_singletons_never_doubled(sampler, "deploy with a failing migration")
@@ -211,7 +211,7 @@ class ExampleE2E:
         new = sorted(set(p.name for p in backups.iterdir()) - before) if backups.is_dir() else []
         assert new, f"no backup was taken before the migration (in {backups})"
         named = [n for n in new if n in result.output or Path(n).stem in result.output]
-        assert named, f"the failure must name the backup taken before it ({new}):\n{result.tail()}"
+        assert named, f"the failure must name the backup taken before it ({new}):\n{result.failures()}"
         FIGURES[ex.key]["failing_migration"] = {"seconds": round(result.seconds, 1), "requests": r.total,
                                                 "failed": r.failed + r.keepalive_failed, "backup": named[0]}
 
@@ -229,8 +229,18 @@ class ExampleE2E:
             figures["traffic_back_after_s"] = round(back - result.started, 1)
         FIGURES[ex.key]["rollback"] = figures
 
-    def test_status_backup_migrate_restore(self, ex):
-        for playbook, extra in (("status", {}), ("backup", {}), ("migrate", {"app_version": "1.0.0"}),
+    # Measured on main at 19:50 UTC: docker_status probes the reference app's /version and /health/ready through
+    # the proxy and fails on an app without them (Meal planner: 404). Strict: the mark goes when status reads
+    # the description (its smoke checks / readiness paths).
+    @pytest.mark.xfail(reason="platform gap (docker_status, issue 8): status.yml probes the reference app's "
+                       "/version and /health/ready, not the description's paths", strict=True)
+    def test_status(self, ex):
+        result = run(ex, "status")
+        _no_secret_in(result, ex)
+        _ok(result, "status")
+
+    def test_backup_migrate_restore(self, ex):
+        for playbook, extra in (("backup", {}), ("migrate", {"app_version": "1.0.0"}),
                                 ("restore", {"confirm_restore": ex.stack})):
             result = run(ex, playbook, extra_vars=extra)
             _ok(result, playbook)

@@ -42,6 +42,7 @@ def stack(tmp_path_factory, docker_images):
         "docker_postgres_published_port": 28532, "docker_redis_published_port": 28479,
         "app_processes": PROCESSES,
         "app_smoke_checks": [],  # the default: each routed process's readiness path through the proxy
+        "webstack_secrets_file": str(ROOT / "secrets" / "webstack-local.yml"),  # the local inventory's secrets
     }))
     run = run_playbook("provision", overrides)
     assert run.rc == 0, run.output[-5000:]
@@ -196,3 +197,23 @@ def test_two_runs_at_once_one_is_refused(stack):
     refused = outs[rcs.index(max(rcs))]
     assert "locked by rollback" in refused, refused[-3000:]
     assert json.loads(http_request(PORT, "GET", "/version")[1])["version"] == "1.0.0"
+
+
+def test_sql_dir_migrations_are_applied_by_webstacks_runner(stack, tmp_path):
+    """app_migrations.sql_dir: NNN_name.sql files on the controller, applied in order by role migrations (one
+    transaction each, checksums in schema_migrations), after a backup; a second run applies nothing."""
+    sql = tmp_path / "sql"
+    sql.mkdir()
+    (sql / "0101_create_notes.sql").write_text("CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL);\n")
+    (sql / "0102_add_notes_author.sql").write_text("ALTER TABLE notes ADD COLUMN author text;\n")
+    extra = {"app_migrations": {"sql_dir": str(sql)}}
+    run = run_playbook("migrate", stack["overrides"], extra_vars=extra)
+    _assert_ok(run, "migrate with sql_dir")
+    assert "applied 0101_create_notes.sql, 0102_add_notes_author.sql" in run.output.replace("\n", " "), run.output[-3000:]
+    assert "pre-migrate" in run.output  # the backup before them
+    columns = docker("exec", "-u", "postgres", f"{STACK}-postgres", "psql", "-A", "-t", "-d", "webstack", "-c",
+                     "SELECT column_name FROM information_schema.columns WHERE table_name = 'notes' ORDER BY 1")
+    assert columns.split() == ["author", "body", "id"]
+    again = run_playbook("migrate", stack["overrides"], extra_vars=extra)
+    _assert_ok(again, "migrate again")
+    assert "applied nothing" in again.output.replace("\n", " "), again.output[-3000:]

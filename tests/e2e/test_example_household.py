@@ -15,7 +15,8 @@ class TestHousehold(ExampleE2E):
     test_never_ready_fails_with_traffic_on_the_old_version = None
     test_failing_migration_stops_before_traffic_moves = None
     test_provision_again_changes_nothing = None
-    test_status_backup_migrate_restore = None
+    test_status = None
+    test_backup_migrate_restore = None
 
     def _enqueue_and_wait(self, ex, version):
         probe = ex.probes["api"]

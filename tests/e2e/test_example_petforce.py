@@ -13,4 +13,5 @@ class TestPetForce(ExampleE2E):
     test_new_worker_processes_after_the_deploy = None
     test_failing_migration_stops_before_traffic_moves = None
     test_provision_again_changes_nothing = None
-    test_status_backup_migrate_restore = None
+    test_status = None
+    test_backup_migrate_restore = None

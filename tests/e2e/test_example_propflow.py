@@ -11,7 +11,8 @@ pytestmark = MARKS
 
 class TestPropFlow(ExampleE2E):
     KEY = "propflow"
-    test_status_backup_migrate_restore = None  # covered by Meal planner
+    test_status = None  # covered by Meal planner
+    test_backup_migrate_restore = None
 
     def _enqueue_and_wait(self, ex, version):
         probe = ex.probes["api"]

@@ -13,4 +13,5 @@ class TestSportsNutrition(ExampleE2E):
     test_new_worker_processes_after_the_deploy = None
     test_never_ready_fails_with_traffic_on_the_old_version = None
     test_provision_again_changes_nothing = None
-    test_status_backup_migrate_restore = None
+    test_status = None
+    test_backup_migrate_restore = None

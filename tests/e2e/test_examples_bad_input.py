@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import secrets
-from pathlib import Path
 
 import pytest
 
@@ -81,15 +80,7 @@ def _failing_play(output):
     return output[start + len("PLAY ["):output.index("]", start)]
 
 
-_WAITS = {
-    # docker_app (the reference-app-only platform) checks the image after preflight; the rewrite (i8-docker)
-    # moves the check into preflight. Strict: passes as soon as it lands, then this mark must go.
-    "migration-command-on-a-missing-image": pytest.mark.xfail(
-        not (Path(__file__).resolve().parents[2] / "collections/ansible_collections/webstack/platform/plugins/modules"
-             / "docker_release.py").exists(),
-        reason="waits for the docker platform rewrite (issue 8 section 4): the image check is not in preflight yet",
-        strict=True),
-}
+_WAITS = {}  # platform gaps still open, as strict xfails (none: preflight checks the images of app_version)
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, marks=_WAITS.get(c, ())) for c in sorted(CASES)])

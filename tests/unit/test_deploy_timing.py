@@ -23,7 +23,7 @@ SETTINGS = {"health_check_interval": 10, "healthy_threshold": 2, "unhealthy_thre
 @pytest.fixture
 def tree(tmp_path):
     """A copy of the role defaults and inventories the model reads."""
-    for role in ("alb", "ecs_service", "ecs_release"):
+    for role in ("alb", "app", "ecs_service", "ecs_release"):
         (tmp_path / "roles" / role / "defaults").mkdir(parents=True)
         shutil.copy(ROOT / "roles" / role / "defaults" / "main.yml", tmp_path / "roles" / role / "defaults")
     shutil.copytree(ROOT / "inventories", tmp_path / "inventories")
@@ -88,15 +88,25 @@ class TestAppDeployTiming:
         assert dt.model(changed)["cycle"] == dt.TASK_START_S + 150 + dt.TASK_STOP_S != dt.model(base)["cycle"]
         assert dt.markdown(("prod",), tree) != dt.markdown(("prod",))
 
-    def test_per_process_desired_count_override_is_honoured(self, tree):
-        svc = tree / "roles" / "ecs_service" / "defaults" / "main.yml"
-        data = yaml.safe_load(svc.read_text())
-        data["ecs_service_processes"][0]["min_tasks"] = 8
-        svc.write_text(yaml.safe_dump(data))
-        assert dt.load_settings("dev", tree)["desired_count"] == 8
+    def test_the_largest_count_and_grace_of_the_routed_processes_are_used(self, tree):
+        app = tree / "inventories" / "dev" / "group_vars" / "all" / "app.yml"
+        data = yaml.safe_load(app.read_text())
+        data["app_processes"][1]["count"] = 8
+        data["app_processes"][1]["health"]["grace"] = 90
+        data["app_processes"][2]["count"] = 20  # a worker (no route): not behind the load balancer
+        app.write_text(yaml.safe_dump(data))
+        settings = dt.load_settings("dev", tree)
+        assert (settings["desired_count"], settings["grace_period"]) == (8, 90)
+        assert settings["web_facing_services"] == ["web", "api"]
 
     def test_a_templated_value_is_refused_naming_the_variable(self, tree):
-        ecs = tree / "inventories" / "dev" / "group_vars" / "all" / "ecs_service.yml"
-        ecs.write_text(ecs.read_text() + 'ecs_service_health_check_grace_period: "{{ some_var }}"\n')
-        with pytest.raises(ValueError, match="ecs_service_health_check_grace_period"):
+        app = tree / "inventories" / "dev" / "group_vars" / "all" / "app.yml"
+        data = yaml.safe_load(app.read_text())
+        data["app_processes"][0]["health"]["grace"] = "{{ some_var }}"
+        app.write_text(yaml.safe_dump(data))
+        with pytest.raises(ValueError, match=r"app_processes\[web\].health.grace"):
+            dt.load_settings("dev", tree)
+        ecs = tree / "inventories" / "dev" / "group_vars" / "all" / "ecs_release.yml"
+        ecs.write_text(ecs.read_text() + 'ecs_release_poll_interval: "{{ some_var }}"\n')
+        with pytest.raises(ValueError, match="ecs_release_poll_interval"):
             dt.load_settings("dev", tree)

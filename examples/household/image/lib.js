@@ -58,7 +58,7 @@ let pool = null;
 function db() {
   if (!pool) {
     const { Pool } = require('pg');
-    pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 4, connectionTimeoutMillis: 2000 });
+    pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 4, connectionTimeoutMillis: 10000 });
     pool.on('error', (err) => console.error(`database: ${err.message}`));
   }
   return pool;
@@ -66,7 +66,7 @@ function db() {
 
 function redisClient() {
   const redis = require('redis');
-  const client = redis.createClient({ url: process.env.REDIS_URL, socket: { connectTimeout: 2000 } });
+  const client = redis.createClient({ url: process.env.REDIS_URL, socket: { connectTimeout: 5000 } });
   client.on('error', (err) => console.error(`redis: ${err.message}`));
   client.connect().catch(() => {});
   return client;

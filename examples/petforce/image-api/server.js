@@ -29,16 +29,28 @@ if (process.env.JWT_SECRET.length < 32) {
   console.error('refusing to start: JWT_SECRET must have at least 32 characters');
   process.exit(1);
 }
-const db = new Pool({ connectionString: process.env.SUPABASE_DB_URL, max: 4, connectionTimeoutMillis: 2000 });
+const db = new Pool({ connectionString: process.env.SUPABASE_DB_URL, max: 4, connectionTimeoutMillis: 10000 });
 db.on('error', (err) => console.error(`database: ${err.message}`));
 const cache = redis.createClient({
   socket: { host: process.env.REDIS_HOST, port: Number(process.env.REDIS_PORT || 6379),
-    tls: process.env.REDIS_TLS_ENABLED === 'true', connectTimeout: 2000 },
+    tls: process.env.REDIS_TLS_ENABLED === 'true', connectTimeout: 5000 },
   password: process.env.REDIS_PASSWORD,
 });
 cache.on('error', (err) => console.error(`redis: ${err.message}`));
 cache.connect().catch(() => {});
-const within = (p, ms) => Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), ms))]);
+const withinMs = (p, ms) => Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), ms))]);
+
+// Database and Redis are checked every second in the background; /health answers from the last check at
+// once (a load balancer's health check has a short timeout).
+let deps = { database: 'unknown', redis: 'unknown' };
+async function checkDependencies() {
+  const [database, redisState] = await Promise.all([
+    withinMs(db.query('SELECT 1'), 3000).then(() => 'healthy', () => 'unhealthy'),
+    withinMs(cache.ping(), 3000).then(() => 'healthy', () => 'unhealthy'),
+  ]);
+  deps = { database, redis: redisState };
+}
+(function watch() { checkDependencies().finally(() => setTimeout(watch, 1000)); })();
 
 function send(res, status, body) {
   const text = JSON.stringify(body);
@@ -59,10 +71,7 @@ async function route(req, res) {
   const path = req.url.split('?')[0];
   if (NEVER_READY) { req.resume(); return send(res, 503, { status: 'unavailable', reason: 'never-ready test build' }); }
   if (req.method === 'GET' && path === '/health') {
-    const [database, cacheState] = await Promise.all([
-      within(db.query('SELECT 1'), 2000).then(() => 'healthy', () => 'unhealthy'),
-      within(cache.ping(), 2000).then(() => 'healthy', () => 'unhealthy'),
-    ]);
+    const { database, redis: cacheState } = deps;
     const supabase = /^https?:\/\//.test(process.env.SUPABASE_URL) ? 'healthy' : 'unhealthy';
     const ok = database === 'healthy' && cacheState === 'healthy' && supabase === 'healthy';
     return send(res, ok ? 200 : 503, { status: ok ? 'healthy' : 'unhealthy', version: VERSION,

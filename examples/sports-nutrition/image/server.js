@@ -30,20 +30,24 @@ if (process.env.JWT_SECRET.length < 32) {
   process.exit(1);
 }
 
-const db = new Pool({ connectionString: process.env.DATABASE_URL, max: 4, connectionTimeoutMillis: 2000 });
+const db = new Pool({ connectionString: process.env.DATABASE_URL, max: 4, connectionTimeoutMillis: 10000 });
 db.on('error', (err) => console.error(`database: ${err.message}`));
-const cache = redis.createClient({ url: process.env.REDIS_URL, socket: { connectTimeout: 2000 } });
+const cache = redis.createClient({ url: process.env.REDIS_URL, socket: { connectTimeout: 5000 } });
 cache.on('error', (err) => console.error(`redis: ${err.message}`));
 cache.connect().catch(() => {});
 
 const within = (p, ms) => Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), ms))]);
+// Dependencies are checked every second in the background; /health answers from the last check at once
+// (a load balancer's health check has a short timeout).
+let deps = { database: 'unknown', redis: 'unknown' };
 async function dependencies() {
   const [database, cacheState] = await Promise.all([
-    within(db.query('SELECT 1'), 2000).then(() => 'connected', () => 'disconnected'),
-    within(cache.ping(), 2000).then(() => 'connected', () => 'disconnected'),
+    within(db.query('SELECT 1'), 3000).then(() => 'connected', () => 'disconnected'),
+    within(cache.ping(), 3000).then(() => 'connected', () => 'disconnected'),
   ]);
-  return { database, redis: cacheState };
+  deps = { database, redis: cacheState };
 }
+(function watch() { dependencies().finally(() => setTimeout(watch, 1000)); })();
 
 function send(res, status, body) {
   const text = JSON.stringify(body);
@@ -57,7 +61,6 @@ async function route(req, res) {
   const path = req.url.split('?')[0];
   if (NEVER_READY) return send(res, 503, { status: 'unavailable', reason: 'never-ready test build' });
   if (req.method === 'GET' && (path === '/health' || path === '/api/health')) {
-    const deps = await dependencies();
     const ok = deps.database === 'connected' && deps.redis === 'connected';
     return send(res, ok ? 200 : 503, { status: ok ? 'healthy' : 'unhealthy', ...deps });
   }

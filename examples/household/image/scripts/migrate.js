@@ -9,7 +9,7 @@ const { Client } = require('pg');
   if (!process.env.DATABASE_URL) throw new Error('DATABASE_URL is not set');
   const dir = path.join(__dirname, '..', 'migrations');
   const files = fs.readdirSync(dir).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
-  const db = new Client({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 5000 });
+  const db = new Client({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 30000 });
   await db.connect();
   try {
     await db.query('SELECT pg_advisory_lock(4867)');

@@ -20,7 +20,7 @@ async function main() {
   const dir = path.join(process.cwd(), 'prisma', 'migrations');
   const names = fs.readdirSync(dir).filter((n) => fs.existsSync(path.join(dir, n, 'migration.sql'))).sort();
   console.log(`Prisma schema loaded from prisma/schema.prisma\n${names.length} migrations found in prisma/migrations`);
-  const db = new Client({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 5000 });
+  const db = new Client({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 30000 });
   await db.connect();
   try {
     await db.query('SELECT pg_advisory_lock(72707369)');

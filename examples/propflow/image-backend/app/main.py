@@ -3,6 +3,7 @@ GET /api/v1/status, POST /api/v1/valuations {address} (queued for the Celery wor
 import json
 import re
 import threading
+import time
 
 from app import settings
 
@@ -15,6 +16,32 @@ class App:
 
     def __init__(self):
         self._local = threading.local()
+        # Database and Redis are checked every second in the background; /health answers from the last check
+        # at once (a load balancer's health check has a short timeout).
+        self.state = {"status": "unhealthy", "database": "unknown", "redis": "unknown"}
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self):
+        conn = client = None
+        while True:
+            state = {"status": "healthy", "database": "connected", "redis": "connected"}
+            try:
+                if conn is None or conn.closed:
+                    conn = settings.database()
+                    conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+            except Exception:  # noqa: BLE001
+                conn = None
+                state.update(status="unhealthy", database="disconnected")
+            try:
+                client = client or settings.redis_client(timeout=3)
+                client.ping()
+            except Exception:  # noqa: BLE001
+                client = None
+                state.update(status="unhealthy", redis="disconnected")
+            self.state = state
+            time.sleep(1)
 
     def _db(self):
         conn = getattr(self._local, "db", None)
@@ -42,15 +69,7 @@ class App:
         if settings.NEVER_READY:
             return 503, {"status": "unavailable", "reason": "never-ready test build"}
         if method == "GET" and path == "/health":
-            state = {"status": "healthy", "database": "connected", "redis": "connected"}
-            try:
-                self._query("SELECT 1")
-            except Exception:  # noqa: BLE001
-                state.update(status="unhealthy", database="disconnected")
-            try:
-                self._redis().ping()
-            except Exception:  # noqa: BLE001
-                state.update(status="unhealthy", redis="disconnected")
+            state = dict(self.state)
             return (200 if state["status"] == "healthy" else 503), state
         if method == "GET" and path == "/api/v1/status":
             return 200, {"status": "ok", "api": "v1"}

@@ -19,10 +19,10 @@ def check_environment():
 
 
 def database():
-    return psycopg2.connect(os.environ["DATABASE_URL"], connect_timeout=2)
+    return psycopg2.connect(os.environ["DATABASE_URL"], connect_timeout=10)
 
 
-def redis_client(timeout=2):
+def redis_client(timeout=5):
     return redis.Redis(host=os.environ["REDIS_HOST"], port=int(os.environ.get("REDIS_PORT") or 6379),
                        password=os.environ.get("REDIS_PASSWORD") or None,
                        ssl=os.environ.get("REDIS_TLS", "false").lower() == "true",

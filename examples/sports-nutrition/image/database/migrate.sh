@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/migrations"
 : "${DATABASE_URL:?DATABASE_URL is not set}"
-export PGCONNECT_TIMEOUT=5
+export PGCONNECT_TIMEOUT=30
 psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 \
   -c "CREATE TABLE IF NOT EXISTS applied_sql_files (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
 for f in $(ls [0-9][0-9][0-9]_*.sql | sort); do

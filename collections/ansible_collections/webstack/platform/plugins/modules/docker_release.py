@@ -308,6 +308,8 @@ def render_proxy(stack, routed, keepalive, label=""):
         name = upstream_name(r["name"])
         lines = [f"upstream {name} {{"]
         lines += [f"    server {s}:{r['port']} max_fails=1 fail_timeout=5s;" for s in r["servers"]]
+        if not r["servers"]:  # count 0: scaled to zero, the route answers 502
+            lines.append("    server 127.0.0.1:9 down;")
         lines += [f"    keepalive {keepalive};", "}"]
         upstreams.append("\n".join(lines))
         target = by_host.setdefault(r["host"], []) if r.get("host") else default
@@ -543,7 +545,7 @@ class Release:
                 "secrets_digest": secrets_digest, "network": self.network, "restart": self.p["restart_policy"],
             }
             digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-            count = 1 if proc.get("singleton") else max(1, int(proc.get("count") or 1))
+            count = 1 if proc.get("singleton") else max(0, int(proc.get("count") if proc.get("count") is not None else 1))
             mine = [c for c in containers if c["Labels"].get("webstack.process") == proc["name"]]
             live_names = [container_name(self.stack, proc["name"], live, n) for n in range(1, count + 1)] if live else []
             live_ok = bool(live) and all(

@@ -110,7 +110,11 @@ options:
     type: str
     default: "10001"
   readonly_root_filesystem:
-    description: Mount the root filesystem read-only (a writable volume is mounted on C(/tmp)).
+    description:
+      - Mount the root filesystem read-only (a writable volume is mounted on C(/tmp)).
+      - On Fargate that bind mount is owned by root with mode 0755 unless the image declares C(/tmp) a C(VOLUME) with
+        its own mode (for example C(chmod 1777 /tmp) then C(VOLUME ["/tmp"])); a non-root I(user) cannot write to it
+        otherwise.
     type: bool
     default: true
   environment:
@@ -163,13 +167,52 @@ options:
     default: false
   processes:
     description:
-      - One task definition and service per process. Keys C(name), C(command) (list), C(cpu), C(memory),
-        C(port) (0 = no port), C(target_group_arn) (empty = not load balanced), C(min_tasks), C(max_tasks),
-        C(cpu_target) (percent), C(health_check_grace_period) (seconds), C(scale_in_cooldown),
-        C(scale_out_cooldown).
+      - One task definition and service per process. Keys C(name), C(command) (list; empty = the image's own),
+        C(cpu), C(memory), C(port) (0 = a worker without port mapping or load balancer), C(target_group_arn)
+        (empty = not load balanced), C(min_tasks), C(max_tasks), C(cpu_target) (percent),
+        C(health_check_grace_period) (seconds), C(scale_in_cooldown), C(scale_out_cooldown).
+      - Per-process settings of the application description (all optional) - C(image) (repository and tag of a
+        new service; default I(image)), C(environment) (dict, over I(environment)), C(secrets) (list of C(name),
+        C(value_from), an existing Secrets Manager/SSM ARN, over I(secrets)), C(app_secret_keys) (names of keys of
+        I(app_secret_name) injected as the variable of the same name with C(valueFrom) C(<arn>:<key>::)),
+        C(singleton) (exactly one task, never two; deployment maximum 100 %, minimum 0 %, 1 task),
+        C(minimum_healthy_percent) / C(maximum_percent) (over the module's), C(stop_timeout) (seconds, at most
+        120 on Fargate), C(health_check) (a container health check, C(command) list plus optional C(interval),
+        C(timeout), C(retries), C(start_period); it runs INSIDE the image, so its command needs the image's
+        own tools - empty = none, the default; the load balancer's target-group health check replaces tasks).
     type: list
     elements: dict
     default: []
+  writable_paths:
+    description:
+      - With I(readonly_root_filesystem), the paths the containers may write to, each an ephemeral task volume
+        (C(/tmp) is the volume C(tmp); others are named after their path).
+      - On Fargate such a volume is root-owned with mode 0755 unless the image declares the path as a C(VOLUME)
+        with its own owner and mode; a non-root process can only write there if the image does.
+    type: list
+    elements: str
+    default: [/tmp]
+  app_secret_name:
+    description:
+      - Name of the stack's application secret in Secrets Manager (e.g. C(webstack-prod/app)), a JSON object of
+        I(app_secret_values); created or updated here, its ARN is what C(app_secret_keys) are injected from, and
+        the execution role may read it. Empty = no application secret.
+      - When its value changes, the services that read a key of it start a new deployment (ECS reads secrets
+        only when a task starts).
+    type: str
+    default: ""
+  app_secret_values:
+    description: Key -> value of the application secret. Never logged (no_log).
+    type: dict
+    default: {}
+  app_secret_kms_key_id:
+    description: KMS key of the application secret (empty = the account's aws/secretsmanager key).
+    type: str
+    default: ""
+  app_secret_recovery_window_days:
+    description: With I(state=absent), days the deleted application secret can be restored (0 = deleted at once).
+    type: int
+    default: 7
   tags:
     description: Tags of every resource.
     type: dict
@@ -227,6 +270,10 @@ services:
   description: Per process, C(service_name), C(service_arn), C(task_definition_arn), C(log_group), C(resource_id).
   type: dict
   returned: state=present
+app_secret_arn:
+  description: ARN of the application secret (empty without I(app_secret_name)).
+  type: str
+  returned: state=present
 changes:
   description: What was (or, in check mode, would be) changed, one line each.
   type: list
@@ -235,6 +282,7 @@ changes:
 """
 
 import json
+import re
 import time
 
 try:
@@ -257,6 +305,8 @@ ASSUME_ECS_TASKS = {
 EXEC_POLICY_NAME = "webstack-read-secrets"
 TASK_POLICY_NAME = "webstack-task"
 SCALABLE_DIMENSION = "ecs:service:DesiredCount"
+# Container settings a process may leave out: a revision that still has one of them differs (e.g. a removed command).
+OPTIONAL_CONTAINER_KEYS = ("command", "stopTimeout", "healthCheck")
 
 
 def _empty(value):
@@ -286,8 +336,20 @@ def secret_resource(value_from):
     """The IAM resource of a valueFrom: a Secrets Manager ARN without a JSON-key suffix, or an SSM ARN."""
     parts = value_from.split(":")
     if len(parts) >= 7 and parts[2] == "secretsmanager":
-        return "secretsmanager", ":".join(parts[:7])
+        arn = ":".join(parts[:7])
+        # a partial ARN (no random 6-character suffix) matches in IAM only with the suffix wildcard
+        return "secretsmanager", arn if re.search(r"-[A-Za-z0-9]{6}$", parts[6]) else arn + "-??????"
     return "ssm", value_from
+
+
+def volume_name(path):
+    """Task volume of a writable path: C(/tmp) is C(tmp) (the name revisions before writable_paths used)."""
+    name = "-".join(part for part in path.strip("/").split("/") if part)
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:255] or "root"
+
+
+def app_secret_value_from(arn, key):
+    return f"{arn}:{key}::"
 
 
 def execution_policy(secrets, kms_key_arns):
@@ -313,9 +375,18 @@ class EcsApp:
         self.logs = module.client("logs", retry_decorator=retry)
         self.iam = module.client("iam", retry_decorator=retry)
         self.aas = module.client("application-autoscaling", retry_decorator=retry)
+        self.retry = retry
+        self._sm = None
         self.changes = []
         self.region = self.ecs.meta.region_name
         self.tags = self.p["tags"] or {}
+        self.app_secret_arn = ""
+
+    @property
+    def sm(self):
+        if self._sm is None:
+            self._sm = self.module.client("secretsmanager", retry_decorator=self.retry)
+        return self._sm
 
     def change(self, message):
         self.changes.append(message)
@@ -470,19 +541,36 @@ class EcsApp:
         return role["Arn"]
 
     # -- task definitions -------------------------------------------------------------------------------
+    def secrets_of(self, proc):
+        """The valueFrom secrets of a process: the module's, the process's own ARNs, its keys of the app secret."""
+        out = {s["name"]: s["value_from"] for s in self.p["secrets"]}
+        out.update({s["name"]: s["value_from"] for s in proc.get("secrets") or []})
+        arn = self.app_secret_arn or f"arn:aws:secretsmanager:{self.region}:000000000000:secret:{self.p['app_secret_name']}-pending"
+        out.update({key: app_secret_value_from(arn, key) for key in proc.get("app_secret_keys") or []})
+        return [{"name": k, "value_from": v} for k, v in sorted(out.items())]
+
+    def all_secrets(self):
+        return [s for proc in self.p["processes"] for s in self.secrets_of(proc)]
+
+    def environment_of(self, proc):
+        env = dict(self.p["environment"] or {})
+        env.update(proc.get("environment") or {})
+        return env
+
     def container(self, proc, image=None):
         ro = self.p["readonly_root_filesystem"]
+        health = proc.get("health_check") or {}
         definition = {
             "name": proc["name"],
-            "image": image or self.p["image"],
+            "image": image or proc.get("image") or self.p["image"],
             "essential": True,
             # The container's hard limit is the whole task's memory: no limit beyond the task size on Fargate,
             # and one-off tasks (migrations, RunTask) get an explicit container size (the emulator needs it).
             "memory": int(proc["memory"]),
             "user": self.p["user"],
             "readonlyRootFilesystem": ro,
-            "environment": _by_name([{"name": k, "value": str(v)} for k, v in (self.p["environment"] or {}).items()]),
-            "secrets": _by_name([{"name": s["name"], "valueFrom": s["value_from"]} for s in self.p["secrets"]]),
+            "environment": _by_name([{"name": k, "value": str(v)} for k, v in self.environment_of(proc).items()]),
+            "secrets": _by_name([{"name": s["name"], "valueFrom": s["value_from"]} for s in self.secrets_of(proc)]),
             "portMappings": ([{"containerPort": int(proc["port"]), "hostPort": int(proc["port"]), "protocol": "tcp"}]
                              if proc.get("port") else []),
             "logConfiguration": {
@@ -490,11 +578,20 @@ class EcsApp:
                 "options": {"awslogs-group": self.log_group(proc), "awslogs-region": self.region,
                             "awslogs-stream-prefix": proc["name"]},
             },
-            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}] if ro else [],
+            "mountPoints": ([{"sourceVolume": volume_name(path), "containerPath": path, "readOnly": False}
+                             for path in self.p["writable_paths"]] if ro else []),
+            # absent when None; td_matches treats a current value of an absent key as drift (OPTIONAL_CONTAINER_KEYS)
+            "command": [str(c) for c in proc["command"]] if proc.get("command") else None,
+            "stopTimeout": int(proc["stop_timeout"]) if proc.get("stop_timeout") else None,
+            "healthCheck": {
+                "command": [str(c) for c in health["command"]],
+                "interval": int(health.get("interval", 30)),
+                "timeout": int(health.get("timeout", 5)),
+                "retries": int(health.get("retries", 3)),
+                "startPeriod": int(health.get("start_period", 0)),
+            } if health.get("command") else None,
         }
-        if proc.get("command"):
-            definition["command"] = [str(c) for c in proc["command"]]
-        return definition
+        return {k: v for k, v in definition.items() if v is not None}
 
     def task_definition(self, proc, execution_role_arn, task_role_arn, image=None):
         return {
@@ -506,7 +603,8 @@ class EcsApp:
             "executionRoleArn": execution_role_arn,
             "taskRoleArn": task_role_arn,
             "runtimePlatform": {"cpuArchitecture": self.p["cpu_architecture"], "operatingSystemFamily": "LINUX"},
-            "volumes": [{"name": "tmp"}] if self.p["readonly_root_filesystem"] else [],
+            "volumes": ([{"name": volume_name(path)} for path in self.p["writable_paths"]]
+                        if self.p["readonly_root_filesystem"] else []),
             "containerDefinitions": [self.container(proc, image)],
         }
 
@@ -520,6 +618,8 @@ class EcsApp:
                 cur["environment"] = _by_name(cur.get("environment"))
                 cur["secrets"] = _by_name(cur.get("secrets"))
                 if not _same(cur, value[0]):
+                    return False
+                if any(key not in value[0] and not _empty(cur.get(key)) for key in OPTIONAL_CONTAINER_KEYS):
                     return False
             elif key == "volumes":
                 if sorted(v.get("name") for v in current.get("volumes") or []) != sorted(v["name"] for v in value):
@@ -560,7 +660,7 @@ class EcsApp:
             return current["taskDefinitionArn"]
         revision = current.get("revision") if current else None
         self.change(f"register task definition {desired['family']} (" + (f"differs from revision {revision}" if revision else "new")
-                    + (f", keeping the running image {image}" if image and image != self.p["image"] else "") + ")")
+                    + (f", keeping the running image {image}" if image and image != (proc.get("image") or self.p["image"]) else "") + ")")
         if self.check:
             return f"{desired['family']}:pending"
         kwargs = dict(desired)
@@ -581,6 +681,13 @@ class EcsApp:
                     found[service["serviceName"]] = service
         return found
 
+    def deployment_percent(self, proc, key):
+        """A singleton never runs two tasks, not even during a deployment: stop the old one, then start the new."""
+        if proc.get("singleton"):
+            return {"minimum_healthy_percent": 0, "maximum_percent": 100}[key]
+        value = proc.get(key)
+        return int(value) if value not in (None, "") else self.p[key]
+
     def service_spec(self, proc, td_arn):
         spec = {
             "taskDefinition": td_arn,
@@ -588,7 +695,8 @@ class EcsApp:
                 "subnets": sorted(self.p["subnets"]), "securityGroups": sorted(self.p["security_groups"]),
                 "assignPublicIp": "ENABLED" if self.p["assign_public_ip"] else "DISABLED"}},
             "deploymentConfiguration": {
-                "minimumHealthyPercent": self.p["minimum_healthy_percent"], "maximumPercent": self.p["maximum_percent"],
+                "minimumHealthyPercent": self.deployment_percent(proc, "minimum_healthy_percent"),
+                "maximumPercent": self.deployment_percent(proc, "maximum_percent"),
                 "deploymentCircuitBreaker": {"enable": self.p["circuit_breaker"], "rollback": self.p["circuit_breaker"]}},
             "enableExecuteCommand": self.p["enable_execute_command"],
             "loadBalancers": [],
@@ -625,7 +733,7 @@ class EcsApp:
             diffs.append("execute command")
         return diffs
 
-    def ensure_service(self, proc, current, td_arn):
+    def ensure_service(self, proc, current, td_arn, secret_changed=False):
         name = proc["name"]
         spec = self.service_spec(proc, td_arn)
         low, high = int(proc["min_tasks"]), int(proc["max_tasks"])
@@ -654,6 +762,9 @@ class EcsApp:
             clamped = min(max(desired_count, low), high)
             diffs.append(f"desired count {desired_count} -> {clamped} (outside {low}-{high})")
             kwargs["desiredCount"] = clamped
+        if secret_changed and proc.get("app_secret_keys") and current.get("taskDefinition") == spec["taskDefinition"]:
+            diffs.append(f"new deployment: the application secret {self.p['app_secret_name']} changed")
+            kwargs["forceNewDeployment"] = True
         if diffs:
             self.change(f"update ECS service {name}: " + "; ".join(diffs))
             if not self.check:
@@ -710,14 +821,60 @@ class EcsApp:
                         self.aas.delete_scaling_policy(aws_retry=True, PolicyName=pname, ServiceNamespace="ecs", ResourceId=rid,
                                                        ScalableDimension=SCALABLE_DIMENSION)
 
+    # -- application secret -----------------------------------------------------------------------------
+    def describe_secret(self, name):
+        try:
+            return self.sm.describe_secret(aws_retry=True, SecretId=name)
+        except is_boto3_error_code("ResourceNotFoundException"):
+            return None
+
+    def ensure_app_secret(self):
+        """ARN of the application secret and whether its value changed (key names are reported, never values)."""
+        name = self.p["app_secret_name"]
+        if not name:
+            return "", False
+        values = {k: str(v) for k, v in (self.p["app_secret_values"] or {}).items()}
+        meta = self.describe_secret(name)
+        if meta is None:
+            self.change(f"create Secrets Manager secret {name} (keys {', '.join(sorted(values)) or 'none'})")
+            if self.check:
+                return "", False
+            kwargs = {"Name": name, "SecretString": json.dumps(values, sort_keys=True),
+                      "Description": f"Application secrets of {self.p['name']} (webstack)"}
+            if self.p["app_secret_kms_key_id"]:
+                kwargs["KmsKeyId"] = self.p["app_secret_kms_key_id"]
+            if self.tags:
+                kwargs["Tags"] = [{"Key": k, "Value": str(v)} for k, v in self.tags.items()]
+            return self.sm.create_secret(aws_retry=True, **kwargs)["ARN"], False
+        arn = meta["ARN"]
+        current = None
+        if meta.get("DeletedDate"):
+            self.change(f"restore Secrets Manager secret {name} (scheduled for deletion)")
+            if not self.check:
+                self.sm.restore_secret(aws_retry=True, SecretId=arn)
+        else:
+            try:
+                current = json.loads(self.sm.get_secret_value(aws_retry=True, SecretId=arn).get("SecretString") or "null")
+            except ValueError:
+                current = None
+        if current != values:
+            current = current if isinstance(current, dict) else {}
+            keys = sorted(k for k in set(current) | set(values) if current.get(k) != values.get(k))
+            self.change(f"Secrets Manager secret {name}: new value of {', '.join(keys) or 'the secret'}")
+            if not self.check:
+                self.sm.put_secret_value(aws_retry=True, SecretId=arn, SecretString=json.dumps(values, sort_keys=True))
+            return arn, True
+        return arn, False
+
     # -- present / absent -------------------------------------------------------------------------------
     def present(self):
         cluster_arn = self.ensure_cluster()
         self.ensure_log_groups()
+        self.app_secret_arn, secret_changed = self.ensure_app_secret()
         execution_role_arn = self.ensure_role(
             self.p["execution_role_name"], f"ECS task execution role of {self.p['name']}",
             self.p["execution_role_managed_policies"], EXEC_POLICY_NAME,
-            execution_policy(self.p["secrets"], self.p["secrets_kms_key_arns"]))
+            execution_policy(self.all_secrets(), self.p["secrets_kms_key_arns"]))
         task_role_arn = self.ensure_role(
             self.p["task_role_name"], f"ECS task role of {self.p['name']}",
             self.p["task_role_managed_policies"], TASK_POLICY_NAME, self.p["task_role_policy"] or {})
@@ -725,12 +882,12 @@ class EcsApp:
         services = {}
         for proc in self.p["processes"]:
             td_arn = self.ensure_task_definition(proc, execution_role_arn, task_role_arn, current.get(proc["name"]))
-            service_arn = self.ensure_service(proc, current.get(proc["name"]), td_arn)
+            service_arn = self.ensure_service(proc, current.get(proc["name"]), td_arn, secret_changed)
             services[proc["name"]] = {"service_name": proc["name"], "service_arn": service_arn, "task_definition_arn": td_arn,
                                       "log_group": self.log_group(proc), "resource_id": self.resource_id(proc)}
         self.ensure_scaling(bool(current) or not self.check)
         return {"cluster_arn": cluster_arn, "execution_role_arn": execution_role_arn, "task_role_arn": task_role_arn,
-                "services": services}
+                "services": services, "app_secret_arn": self.app_secret_arn}
 
     def described_services(self, names):
         """Name -> service as DescribeServices returns it, whatever its status (ACTIVE, DRAINING, INACTIVE)."""
@@ -814,6 +971,15 @@ class EcsApp:
                     for policy in self.iam.list_role_policies(aws_retry=True, RoleName=name)["PolicyNames"]:
                         self.iam.delete_role_policy(aws_retry=True, RoleName=name, PolicyName=policy)
                     self.iam.delete_role(aws_retry=True, RoleName=name)
+        if self.p["app_secret_name"]:
+            meta = self.describe_secret(self.p["app_secret_name"])
+            if meta is not None and not meta.get("DeletedDate"):
+                window = self.p["app_secret_recovery_window_days"]
+                self.change(f"delete Secrets Manager secret {self.p['app_secret_name']}"
+                            + (f" (recoverable for {window} days)" if window else ""))
+                if not self.check:
+                    kwargs = {"RecoveryWindowInDays": window} if window else {"ForceDeleteWithoutRecovery": True}
+                    self.sm.delete_secret(aws_retry=True, SecretId=meta["ARN"], **kwargs)
         if cluster is not None:
             self.change(f"delete ECS cluster {self.p['cluster_name']}")
             if not self.check:
@@ -825,8 +991,8 @@ def validate(module):
     p = module.params
     if p["state"] != "present":
         return
-    if not p["image"]:
-        module.fail_json(msg="image is required with state=present")
+    if not p["image"] and not all(proc.get("image") for proc in p["processes"]):
+        module.fail_json(msg="image (or every process's image) is required with state=present")
     if p["user"] in ("", "0", "root", "0:0"):
         module.fail_json(msg=f"user '{p['user']}' runs the containers as root; give a non-root uid")
     required = ("name", "cpu", "memory", "min_tasks", "max_tasks", "cpu_target")
@@ -838,6 +1004,25 @@ def validate(module):
             module.fail_json(msg=f"process {proc['name']} has a target group but no port")
         if not 0 <= int(proc["min_tasks"]) <= int(proc["max_tasks"]):
             module.fail_json(msg=f"process {proc['name']}: min_tasks must be between 0 and max_tasks")
+        if proc.get("singleton") and int(proc["max_tasks"]) > 1:
+            module.fail_json(msg=f"process {proc['name']} is a singleton: max_tasks must be 1")
+        if proc.get("stop_timeout") and not 2 <= int(proc["stop_timeout"]) <= 120:
+            module.fail_json(msg=f"process {proc['name']}: stop_timeout must be 2-120 seconds on Fargate")
+        if proc.get("health_check") and not isinstance((proc["health_check"] or {}).get("command"), list):
+            module.fail_json(msg=f"process {proc['name']}: health_check needs a command list")
+        unknown = [k for k in proc.get("app_secret_keys") or [] if k not in (p["app_secret_values"] or {})]
+        if unknown or (proc.get("app_secret_keys") and not p["app_secret_name"]):
+            module.fail_json(msg=f"process {proc['name']}: app_secret_keys {unknown or proc['app_secret_keys']} are not keys of "
+                                 f"app_secret_values (app_secret_name {p['app_secret_name']!r})")
+        for secret in proc.get("secrets") or []:
+            if not secret.get("name") or not str(secret.get("value_from", "")).startswith("arn:"):
+                module.fail_json(msg=f"process {proc['name']}: secret {secret.get('name')!r} needs a name and a value_from ARN")
+    for path in p["writable_paths"]:
+        if not path.startswith("/") or path.strip("/") == "":
+            module.fail_json(msg=f"writable path {path!r} must be an absolute path below /")
+    names = [volume_name(path) for path in p["writable_paths"]]
+    if len(set(names)) != len(names):
+        module.fail_json(msg=f"writable_paths {p['writable_paths']} name the same volume twice")
     for secret in p["secrets"]:
         if not secret.get("name") or not str(secret.get("value_from", "")).startswith("arn:"):
             module.fail_json(msg=f"secret {secret.get('name')!r} needs a name and a value_from ARN")
@@ -875,6 +1060,11 @@ def main():
         circuit_breaker=dict(type="bool", default=True),
         enable_execute_command=dict(type="bool", default=False),
         processes=dict(type="list", elements="dict", default=[]),
+        writable_paths=dict(type="list", elements="str", default=["/tmp"]),
+        app_secret_name=dict(type="str", default=""),
+        app_secret_values=dict(type="dict", default={}, no_log=True),
+        app_secret_kms_key_id=dict(type="str", default=""),
+        app_secret_recovery_window_days=dict(type="int", default=7),
         tags=dict(type="dict", default={}),
         wait_timeout=dict(type="int", default=900),
         poll_interval=dict(type="int", default=15),

@@ -89,6 +89,11 @@ options:
           - Environment values to set or replace in that container (plain values only, never secrets); not with
             I(task_definition).
         type: dict
+      desired_count:
+        description:
+          - Task count set in the same UpdateService (for example to start services a restore stopped); the
+            rollout is then waited for with that count. Makes the service change even on the same revision.
+        type: int
   force_new_deployment:
     description: Start a new deployment (new tasks) even for services whose revision does not change.
     type: bool
@@ -306,6 +311,7 @@ class Rollout:
         self.missing_images = []
         self.rolled_back = False
         self.rollback = {}
+        self.desired_counts = {item["name"]: item.get("desired_count") for item in self.p["services"] if item.get("name")}
 
     # -- helpers ------------------------------------------------------------------------------------
     def change(self, line):
@@ -403,8 +409,10 @@ class Rollout:
                 current = self.image_plan(name, item, container, current_ref, plan, registrations)
                 plan["image"] = container_image(current, container) if plan["image"] is None else plan["image"]
                 plan["_previous_image"] = container_image(current, container)
-            if plan["action"] == "none" and self.p["force_new_deployment"]:
-                plan["action"] = "force"
+            count = item.get("desired_count")
+            if plan["action"] == "none" and (self.p["force_new_deployment"]
+                                             or (count is not None and count != service.get("desiredCount"))):
+                plan["action"] = "force" if self.p["force_new_deployment"] else "scale"
             if plan["action"] == "none":
                 # The service is on the target revision already. AWS switches a service's taskDefinition at
                 # UpdateService, long before the deployment completes: a re-run after a killed run (or after ECS
@@ -500,6 +508,8 @@ class Rollout:
                             f"{td_key(plan['previous_task_definition'])}, image {plan['image']})")
             elif plan["action"] == "force":
                 self.change(f"force a new deployment of service {name} on {td_key(plan['task_definition'])}")
+            elif plan["action"] == "scale":
+                self.change(f"set service {name} to {self.desired_counts[name]} task(s) on {td_key(plan['task_definition'])}")
 
     def register(self):
         for plan in self.plans.values():
@@ -518,6 +528,9 @@ class Rollout:
         kwargs = {"cluster": self.cluster, "service": name, "taskDefinition": target}
         if force:
             kwargs["forceNewDeployment"] = True
+        count = self.desired_counts.get(name)
+        if count is not None and not self.rolled_back:
+            kwargs["desiredCount"] = count
         service = self.ecs.update_service(aws_retry=True, **kwargs)["service"]
         return self.new_primary(name, service, target)
 
@@ -578,7 +591,8 @@ class Rollout:
         if primary is not None and same_td(primary.get("taskDefinition"), target["td"]) and primary.get("rolloutState") == "FAILED":
             return "FAILED", (primary.get("rolloutStateReason") or "deployment failed") + detail
         running, desired = service.get("runningCount", 0), service.get("desiredCount", 0)
-        if running >= desired and not service.get("pendingCount") and len(deployments) <= 1:
+        # pendingCount: AWS never reports it negative; moto does (desired - its fixed running count): nothing pending
+        if running >= desired and service.get("pendingCount", 0) <= 0 and len(deployments) <= 1:
             return "COMPLETED", f"{running} of {desired} tasks running on {td_key(target['td'])}"
         return None
 
@@ -785,6 +799,7 @@ def main():
             task_definition=dict(type="str"),
             container=dict(type="str"),
             environment=dict(type="dict"),
+            desired_count=dict(type="int"),
         )),
         force_new_deployment=dict(type="bool", default=False),
         wait=dict(type="bool", default=True),

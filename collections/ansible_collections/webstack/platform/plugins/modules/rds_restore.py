@@ -18,9 +18,13 @@ description:
     until a later cleanup; its deletion protection is left as it was.
   - "Steps, each reported in RV(steps): read the original's settings (DB subnet group, VPC
     security groups, parameter group, Multi-AZ, storage encryption and KMS key, deletion
-    protection, instance class, storage type and size (IOPS for io1/io2), port, publicly accessible,
-    copy tags to snapshot, CloudWatch log exports, backup retention, IAM database authentication,
-    CA certificate, a custom option group, tags); check the source; restore to
+    protection, instance class, storage type and size (IOPS for io1/io2, IOPS and throughput for gp3
+    from 400 GiB), storage autoscaling maximum, port, publicly accessible, copy tags to snapshot,
+    CloudWatch log exports, backup retention and window, maintenance window, automatic minor version
+    upgrades, Enhanced Monitoring interval and role, Performance Insights (key, retention), IAM
+    database authentication, CA certificate, a custom option group, tags); check the source (a
+    snapshot of another engine major than the original's parameter group family is refused before
+    any change); restore to
     O(restored_identifier) passing all those settings (a point-in-time restore otherwise gets
     AWS's defaults, the VPC's default security group included); wait until it is available;
     apply with one C(ModifyDBInstance) what the restore call did not set (backup retention, or
@@ -93,6 +97,25 @@ options:
       - Seconds between two status reads while waiting.
     type: int
     default: 15
+  swap:
+    description:
+      - Swap the names. With V(false) the module stops once the restored instance is available and has the original's
+        settings (RV(ready_to_swap)), so that the caller can stop the application's writes first (AWS's procedure);
+        a second call with the same options and V(true) then swaps.
+    type: bool
+    default: true
+  dns_wait:
+    description:
+      - After the swap, wait until the endpoint DNS name of O(db_instance_identifier) resolves to the restored
+        instance (or at least no longer to the replaced one). AWS deletes the old name at once (resolvers may cache
+        it for minutes) and makes the new one effective in about 10 minutes; a client that connects before gets
+        the replaced instance or nothing. Off where names do not resolve (the emulator).
+    type: bool
+    default: false
+  dns_timeout:
+    description: Seconds O(dns_wait) may take.
+    type: int
+    default: 1200
 notes:
   - Supports check mode; it only reads, runs the source checks and reports the plan in RV(steps).
   - "IAM permissions: C(rds:DescribeDBInstances), C(rds:DescribeDBSnapshots),
@@ -132,6 +155,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+ready_to_swap:
+  description: With O(swap=false), true once the restored instance is ready and the names are not swapped yet.
+  returned: always
+  type: bool
+dns_seconds:
+  description: With O(dns_wait), seconds from the swap until the endpoint resolved to the restored instance.
+  returned: always
+  type: float
 instance:
   description: The instance the application uses after the restore (or now, in check mode).
   returned: always
@@ -194,6 +225,7 @@ elapsed:
 """
 
 import re
+import socket
 import time
 from datetime import datetime
 from datetime import timedelta
@@ -220,9 +252,15 @@ RESTORED_FROM = "webstack:restored-from"
 VERIFIED = ("db_subnet_group", "vpc_security_group_ids", "db_parameter_group", "multi_az", "storage_encrypted",
             "kms_key_id", "deletion_protection", "publicly_accessible", "copy_tags_to_snapshot",
             "cloudwatch_logs_exports", "backup_retention_period", "db_instance_class", "storage_type", "port",
-            "iam_database_authentication", "ca_certificate_identifier", "option_group")
-# Compared only when the original has a value (AWS omits them for some engines or API versions).
-OPTIONAL = ("ca_certificate_identifier", "option_group")
+            "iam_database_authentication", "ca_certificate_identifier", "option_group", "iops", "storage_throughput",
+            "max_allocated_storage", "preferred_backup_window", "preferred_maintenance_window",
+            "auto_minor_version_upgrade", "monitoring_interval", "performance_insights")
+# Compared only when the original has a value (AWS omits them for some engines, storage types or API versions).
+OPTIONAL = ("ca_certificate_identifier", "option_group", "iops", "storage_throughput", "max_allocated_storage",
+            "preferred_backup_window", "preferred_maintenance_window", "auto_minor_version_upgrade")
+# gp3 IOPS and throughput are settable for PostgreSQL only from 400 GiB (below, AWS's baseline applies and passing
+# them fails the call).
+GP3_PROVISIONED_FROM_GIB = 400
 
 
 def _now():
@@ -231,6 +269,16 @@ def _now():
 
 def _sleep(seconds):
     time.sleep(seconds)
+
+
+def resolve(host):
+    """The IPv4/IPv6 addresses `host` resolves to now (empty when it does not resolve)."""
+    if not host:
+        return set()
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return set()
 
 
 def utcnow():
@@ -273,7 +321,26 @@ def settings_of(inst):
         "option_group": next((g for g in option_groups if g and not g.startswith("default:")), None),
         "port": (inst.get("Endpoint") or {}).get("Port") or inst.get("DbInstancePort"),
         "tags": boto3_tag_list_to_ansible_dict(inst.get("TagList") or []),
+        "engine_version": inst.get("EngineVersion"),
+        "storage_throughput": inst.get("StorageThroughput"),
+        "max_allocated_storage": inst.get("MaxAllocatedStorage"),
+        "preferred_backup_window": inst.get("PreferredBackupWindow"),
+        "preferred_maintenance_window": inst.get("PreferredMaintenanceWindow"),
+        "auto_minor_version_upgrade": inst.get("AutoMinorVersionUpgrade"),
+        "monitoring_interval": inst.get("MonitoringInterval") or 0,
+        "monitoring_role_arn": inst.get("MonitoringRoleArn") if inst.get("MonitoringInterval") else None,
+        "performance_insights": bool(inst.get("PerformanceInsightsEnabled")),
+        "performance_insights_kms_key_id": inst.get("PerformanceInsightsKMSKeyId") if inst.get("PerformanceInsightsEnabled") else None,
+        "performance_insights_retention_period": (inst.get("PerformanceInsightsRetentionPeriod")
+                                                  if inst.get("PerformanceInsightsEnabled") else None),
     }
+
+
+def provisioned_storage(settings):
+    """Whether IOPS (and for gp3 throughput) are the instance's own settings rather than AWS's baseline."""
+    if settings["storage_type"] in ("io1", "io2"):
+        return True
+    return settings["storage_type"] == "gp3" and (settings["allocated_storage"] or 0) >= GP3_PROVISIONED_FROM_GIB
 
 
 def parse_time(value):
@@ -402,6 +469,13 @@ class Restore:
         elif encrypted and snap.get("KmsKeyId") != original["kms_key_id"]:
             problems.append(f"it is encrypted with KMS key {snap.get('KmsKeyId')}, the original with "
                             f"{original['kms_key_id']} (a restore keeps the snapshot's key)")
+        snap_major = str(snap.get("EngineVersion") or "").split(".")[0]
+        orig_major = str(original["engine_version"] or "").split(".")[0]
+        if snap_major and orig_major and snap_major != orig_major:
+            problems.append(f"it is {snap.get('Engine')} {snap.get('EngineVersion')} and the original's parameter group "
+                            f"{original['db_parameter_group']} is of the {original['engine']}{orig_major} family: AWS refuses "
+                            f"the restore with it (restore with a parameter group of the {snap_major} family and "
+                            "upgrade, outside this module)")
         if problems:
             raise Failure(f"snapshot_identifier {snap_id} cannot be restored: " + "; ".join(problems))
         self.step(f"checked snapshot {snap_id}: available, {snap.get('Engine')} {snap.get('EngineVersion', '')}, "
@@ -469,8 +543,12 @@ class Restore:
         }
         if original["cloudwatch_logs_exports"]:
             request["EnableCloudwatchLogsExports"] = original["cloudwatch_logs_exports"]
-        if original["storage_type"] in ("io1", "io2") and original["iops"]:
+        request["PreferredBackupWindow"] = original["preferred_backup_window"]
+        request["AutoMinorVersionUpgrade"] = original["auto_minor_version_upgrade"]
+        if provisioned_storage(original):
             request["Iops"] = original["iops"]
+            if original["storage_type"] == "gp3":
+                request["StorageThroughput"] = original["storage_throughput"]
         tags = {k: v for k, v in original["tags"].items()
                 if not k.startswith("aws:") and k not in (REPLACED_AT, REPLACED_BY, RESTORED_FROM)}
         tags.update({str(k): str(v) for k, v in (self.p["tags"] or {}).items()})
@@ -505,6 +583,8 @@ class Restore:
             self.client.restore_db_instance_to_point_in_time(
                 SourceDBInstanceIdentifier=source_id, TargetDBInstanceIdentifier=target, RestoreTime=when,
                 aws_retry=True, **request)
+        # RestoreDBInstanceFromDBSnapshot takes no MaxAllocatedStorage, and neither restore call takes the
+        # maintenance window, monitoring or Performance Insights: fix_up sets them on the restored instance.
 
     def fix_up(self, ident, inst, original):
         """One ModifyDBInstance for what the restore did not set; reboot if a parameter group waits for it."""
@@ -521,9 +601,28 @@ class Restore:
         for key, api in (("multi_az", "MultiAZ"), ("deletion_protection", "DeletionProtection"),
                          ("publicly_accessible", "PubliclyAccessible"), ("copy_tags_to_snapshot", "CopyTagsToSnapshot"),
                          ("backup_retention_period", "BackupRetentionPeriod"), ("db_instance_class", "DBInstanceClass"),
-                         ("iam_database_authentication", "EnableIAMDatabaseAuthentication")):
+                         ("iam_database_authentication", "EnableIAMDatabaseAuthentication"),
+                         ("max_allocated_storage", "MaxAllocatedStorage"), ("preferred_backup_window", "PreferredBackupWindow"),
+                         ("preferred_maintenance_window", "PreferredMaintenanceWindow"),
+                         ("auto_minor_version_upgrade", "AutoMinorVersionUpgrade")):
             if current[key] != original[key] and original[key] is not None:
                 request[api] = original[key]
+        if provisioned_storage(original):
+            if original["iops"] and current["iops"] != original["iops"]:
+                request["Iops"] = original["iops"]
+            if original["storage_type"] == "gp3" and original["storage_throughput"] and \
+                    current["storage_throughput"] != original["storage_throughput"]:
+                request["StorageThroughput"] = original["storage_throughput"]
+        if current["monitoring_interval"] != original["monitoring_interval"]:
+            request["MonitoringInterval"] = original["monitoring_interval"]
+            if original["monitoring_role_arn"]:
+                request["MonitoringRoleArn"] = original["monitoring_role_arn"]
+        if current["performance_insights"] != original["performance_insights"]:
+            request["EnablePerformanceInsights"] = original["performance_insights"]
+            if original["performance_insights_kms_key_id"]:
+                request["PerformanceInsightsKMSKeyId"] = original["performance_insights_kms_key_id"]
+            if original["performance_insights_retention_period"]:
+                request["PerformanceInsightsRetentionPeriod"] = original["performance_insights_retention_period"]
         if current["cloudwatch_logs_exports"] != original["cloudwatch_logs_exports"]:
             enable = sorted(set(original["cloudwatch_logs_exports"]) - set(current["cloudwatch_logs_exports"]))
             disable = sorted(set(current["cloudwatch_logs_exports"]) - set(original["cloudwatch_logs_exports"]))
@@ -535,7 +634,14 @@ class Restore:
                        "BackupRetentionPeriod": "backup_retention_period", "DBInstanceClass": "db_instance_class",
                        "CloudwatchLogsExportConfiguration": "cloudwatch_logs_exports",
                        "EnableIAMDatabaseAuthentication": "iam_database_authentication",
-                       "OptionGroupName": "option_group", "CACertificateIdentifier": "ca_certificate_identifier"}
+                       "OptionGroupName": "option_group", "CACertificateIdentifier": "ca_certificate_identifier",
+                       "MaxAllocatedStorage": "max_allocated_storage", "PreferredBackupWindow": "preferred_backup_window",
+                       "PreferredMaintenanceWindow": "preferred_maintenance_window",
+                       "AutoMinorVersionUpgrade": "auto_minor_version_upgrade", "Iops": "iops",
+                       "StorageThroughput": "storage_throughput", "MonitoringInterval": "monitoring_interval",
+                       "MonitoringRoleArn": "monitoring_role_arn", "EnablePerformanceInsights": "performance_insights",
+                       "PerformanceInsightsKMSKeyId": "performance_insights_kms_key_id",
+                       "PerformanceInsightsRetentionPeriod": "performance_insights_retention_period"}
         names = [api_to_name[k] for k in request]
         if not request:
             return inst
@@ -662,19 +768,57 @@ class Restore:
         if phase in ("restored", "original-renamed"):
             r_inst = self.wait(r_id, f"restore {r_id}") if not self.check else r_inst
             r_inst = self.fix_up(r_id, r_inst, original)
+        if phase in ("restored", "original-renamed") and not self.p["swap"]:
+            self.step(f"ready to swap: {r_id} is available with the original's settings; "
+                      + (f"{o_id} not renamed yet" if phase == "restored" else f"{o_id} already renamed to {p_id}")
+                      + " (swap=false)", change=False)
+            return dict(self.result(o_inst, None, {}, o_id), ready_to_swap=True)
+        endpoint = ((o_inst or {}).get("Endpoint") or {}).get("Address", "")
+        if phase == "restored" and self.p["dns_wait"] and not self.check:
+            self.old_addresses = resolve(endpoint)
+            self.new_addresses = resolve(((r_inst or {}).get("Endpoint") or {}).get("Address", ""))
         if phase == "restored":
             p_inst = self.rename(o_id, p_id) or o_inst
             phase = "original-renamed"
         if phase == "original-renamed":
             o_inst = self.rename(r_id, o_id) or r_inst
+            if self.p["dns_wait"] and not self.check:
+                self.wait_dns(endpoint or ((o_inst or {}).get("Endpoint") or {}).get("Address", ""), p_inst)
         if self.check and self.changed:
             self.tag_replaced(p_inst, p_id)
             return self.result(o_inst, p_inst, {}, o_id)
         if phase == "swapped" and o_inst.get("DBInstanceStatus") != "available" and not self.check:
             o_inst = self.wait(o_id, f"restored instance {o_id}")
+        if phase == "swapped" and self.p["dns_wait"] and not self.check:
+            self.wait_dns(endpoint, p_inst)
         self.tag_replaced(p_inst, p_id)
         verified = self.verify(o_inst, original, o_id)
         return self.result(o_inst, p_inst, verified, o_id)
+
+    def wait_dns(self, endpoint, p_inst):
+        """Wait until `endpoint` resolves to the restored instance: to one of its addresses read before the swap, or
+        at least to something that is not the replaced instance's."""
+        old = getattr(self, "old_addresses", None)
+        if old is None:  # resumed after the swap started: the replaced instance's current addresses
+            old = resolve(((p_inst or {}).get("Endpoint") or {}).get("Address", ""))
+        new = getattr(self, "new_addresses", set())
+        start = _now()
+        deadline = start + self.p["dns_timeout"]
+        seen = set()
+        while True:
+            now = resolve(endpoint)
+            seen |= now
+            if now and ((now & new) or not (now & old)):
+                self.step(f"endpoint {endpoint} resolves to the restored instance ({', '.join(sorted(now))}) after "
+                          f"{_now() - start:.1f} s", change=False)
+                self.dns_seconds = round(_now() - start, 1)
+                return
+            if _now() >= deadline:
+                state = (f"still resolves to the replaced instance ({', '.join(sorted(now))})" if now & old
+                         else "does not resolve")
+                raise Failure(f"endpoint {endpoint} {state} {self.p['dns_timeout']} s after the swap (dns_timeout); the "
+                              "names are swapped - rerun with the same options to wait again")
+            _sleep(max(0, min(self.p["poll_interval"], deadline - _now())))
 
     def plan_rest(self, o_id, r_id, p_id, o_inst, original):
         self.act("", f"wait for {r_id} and set on it what the restore call did not (backup retention, ...)")
@@ -696,7 +840,8 @@ class Restore:
         if o_inst:
             instance["settings"] = {k: settings_of(o_inst)[k] for k in VERIFIED}
         return {"changed": self.changed, "instance": instance, "replaced": brief(p_inst), "steps": self.steps,
-                "settings_verified": verified, "source": self.source, "elapsed": round(_now() - self.started, 3)}
+                "settings_verified": verified, "source": self.source, "elapsed": round(_now() - self.started, 3),
+                "ready_to_swap": False, "dns_seconds": getattr(self, "dns_seconds", None)}
 
 
 def main():
@@ -710,6 +855,9 @@ def main():
         tags=dict(type="dict", default={}),
         wait_timeout=dict(type="int", default=3600),
         poll_interval=dict(type="int", default=15),
+        swap=dict(type="bool", default=True),
+        dns_wait=dict(type="bool", default=False),
+        dns_timeout=dict(type="int", default=1200),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     client = module.client("rds", retry_decorator=AWSRetry.jittered_backoff(

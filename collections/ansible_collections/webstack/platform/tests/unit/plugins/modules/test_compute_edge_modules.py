@@ -66,7 +66,8 @@ def params(**over):
         processes=[{"name": "web", "command": ["python3", "-m", "webstack_app", "serve"], "cpu": 256, "memory": 512,
                     "port": 8000, "target_group_arn": TG_ARN, "min_tasks": 1, "max_tasks": 3, "cpu_target": 70,
                     "health_check_grace_period": 60}],
-        tags={"Project": "webstack"},
+        writable_paths=["/tmp"], app_secret_name="", app_secret_values={}, app_secret_kms_key_id="",
+        app_secret_recovery_window_days=7, tags={"Project": "webstack"},
     )
     base.update(over)
     return base

@@ -571,6 +571,9 @@ def test_emulator_fallback_uses_the_service_fields():
     stale = [deployment("d-0", td_arn("f", 1))]
     assert rollout.evaluate("web", service("web", td_arn("f", 2), stale), untracked)[0] == "COMPLETED"
     assert rollout.evaluate("web", service("web", td_arn("f", 2), stale, running=1), untracked) is None
+    # moto with MOTO_ECS_SERVICE_RUNNING above a service's desired count reports a negative pendingCount
+    more = dict(service("web", td_arn("f", 2), stale, running=2, desired=1), pendingCount=-1)
+    assert rollout.evaluate("web", more, untracked)[0] == "COMPLETED"
     state, reason = rollout.evaluate("web", service("web", td_arn("f", 1), stale), untracked)
     assert state == "FAILED" and reason.startswith("service is now on f:1, not f:2")
 

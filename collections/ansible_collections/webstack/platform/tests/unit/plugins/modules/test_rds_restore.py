@@ -50,7 +50,7 @@ def instance(ident, status="available", **overrides):
         "OptionGroupMemberships": [{"OptionGroupName": "default:postgres-15", "Status": "in-sync"}],
     }
     data.update(overrides)
-    return data
+    return {k: v for k, v in data.items() if v is not None}  # None: a field AWS does not return
 
 
 def snapshot(status="available", **overrides):
@@ -138,7 +138,7 @@ RESTORE_SETTINGS = {
     "VpcSecurityGroupIds": SGS, "DBParameterGroupName": "webstack-prod-postgres15", "MultiAZ": True,
     "PubliclyAccessible": False, "CopyTagsToSnapshot": True, "DeletionProtection": True, "StorageType": "gp3",
     "EnableCloudwatchLogsExports": ["postgresql", "upgrade"], "EnableIAMDatabaseAuthentication": True,
-    "CACertificateIdentifier": "rds-ca-rsa2048-g1",
+    "CACertificateIdentifier": "rds-ca-rsa2048-g1", "PreferredBackupWindow": "03:00-03:30", "AutoMinorVersionUpgrade": True,
 }
 
 
@@ -180,7 +180,7 @@ def test_snapshot_restore_with_the_originals_settings_then_swap(script, clock, r
     assert steps[4:] == [
         f"renamed {O} -> {P}", f"waited for {P}: available (15.0 s)",
         f"renamed {R} -> {O}", f"waited for {O}: available (15.0 s)",
-        steps[8], f"verified {O}: 16 settings equal the original's"]
+        steps[8], f"verified {O}: 22 settings equal the original's"]
     assert steps[8].startswith(f"tagged {P} webstack:replaced-at=") and steps[8].endswith(f"=snapshot:{SNAP}")
     assert clock == [15, 15, 15, 15]
     assert res.result["instance"]["id"] == O
@@ -214,7 +214,7 @@ def test_point_in_time_restore_passes_the_time_and_all_settings(script, clock, r
     assert "automated backups' EarliestTime" in res.result["steps"][1]
     assert res.result["steps"][2].startswith(f"restored {R} from {O} to {mod.iso(when)}")
     assert res.result["settings_verified"]["option_group"] == "webstack-prod-pg15-options"
-    assert res.result["steps"][-1] == f"verified {O}: 17 settings equal the original's"
+    assert res.result["steps"][-1] == f"verified {O}: 23 settings equal the original's"
 
 
 def test_restore_request_tags_storage_and_iops(script, clock, run_module):
@@ -427,7 +427,7 @@ def test_rerun_after_completion_only_verifies(script, run_module):
     res = run_module(mod, args(snapshot_identifier=SNAP))
     assert not res.failed, res.result
     assert res.result["changed"] is False
-    assert res.result["steps"][-1] == f"verified {O}: 16 settings equal the original's"
+    assert res.result["steps"][-1] == f"verified {O}: 22 settings equal the original's"
     assert script.mutating() == []
 
 
@@ -508,3 +508,117 @@ def test_api_error_names_the_last_step(script, clock, run_module):
     res = run_module(mod, args(snapshot_identifier=SNAP))
     assert res.failed and res.result["error"]["code"] == "StorageQuotaExceeded"
     assert res.result["msg"].startswith(f"rds_restore of {O} failed after: restored {R} from snapshot {SNAP}")
+
+
+# --- settings AWS's restore calls do not carry over (issue 11) ---------------------------------------------------
+TUNED = dict(StorageType="gp3", AllocatedStorage=500, Iops=12000, StorageThroughput=500, MaxAllocatedStorage=1000,
+             PreferredMaintenanceWindow="sun:04:30-sun:05:30", AutoMinorVersionUpgrade=False, MonitoringInterval=60,
+             MonitoringRoleArn="arn:aws:iam::123456789012:role/rds-monitoring", PerformanceInsightsEnabled=True,
+             PerformanceInsightsKMSKeyId=KEY, PerformanceInsightsRetentionPeriod=731)
+# What RestoreDBInstanceFromDBSnapshot gives back for what it cannot be told (AWS's defaults).
+DROPPED = dict(StorageType="gp3", AllocatedStorage=500, Iops=12000, StorageThroughput=500, MaxAllocatedStorage=None,
+               PreferredMaintenanceWindow="wed:07:12-wed:07:42", AutoMinorVersionUpgrade=False, MonitoringInterval=0,
+               PerformanceInsightsEnabled=False)
+
+
+def test_restore_carries_storage_windows_monitoring_and_performance_insights(script, clock, run_module):
+    """gp3 IOPS/throughput (from 400 GiB), the backup window and automatic minor upgrades go into the restore call;
+    the storage autoscaling maximum, maintenance window, Enhanced Monitoring and Performance Insights, which
+    RestoreDBInstanceFromDBSnapshot does not take, are set right after with one ModifyDBInstance."""
+    script.state(instance(O, **TUNED), None, None)
+    script.add("describe_db_snapshots", {"DBSnapshots": [snapshot(AllocatedStorage=500)]}, {"DBSnapshotIdentifier": SNAP})
+    script.add("restore_db_instance_from_db_snapshot", {"DBInstance": instance(R, "creating", **DROPPED)}, dict(
+        RESTORE_SETTINGS, DBInstanceIdentifier=R, DBSnapshotIdentifier=SNAP, AllocatedStorage=500, Iops=12000,
+        StorageThroughput=500, AutoMinorVersionUpgrade=False, Tags=restore_tags(f"snapshot:{SNAP}")))
+    script.describe(R, instance(R, **DROPPED))
+    script.add("modify_db_instance", {"DBInstance": instance(R, "modifying", **DROPPED)}, {
+        "DBInstanceIdentifier": R, "ApplyImmediately": True, "MaxAllocatedStorage": 1000,
+        "PreferredMaintenanceWindow": "sun:04:30-sun:05:30", "MonitoringInterval": 60,
+        "MonitoringRoleArn": "arn:aws:iam::123456789012:role/rds-monitoring", "EnablePerformanceInsights": True,
+        "PerformanceInsightsKMSKeyId": KEY, "PerformanceInsightsRetentionPeriod": 731})
+    script.describe(R, instance(R, **TUNED))
+    script.rename(O, P, old_state=instance(O, **TUNED))
+    script.describe(P, instance(P, **TUNED))
+    script.rename(R, O, old_state=instance(R, **TUNED))
+    script.describe(O, instance(O, **TUNED))
+    script.add("add_tags_to_resource", {}, None)
+    res = run_module(mod, args(snapshot_identifier=SNAP))
+    assert not res.failed, res.result
+    verified = res.result["settings_verified"]
+    assert (verified["iops"], verified["storage_throughput"], verified["max_allocated_storage"]) == (12000, 500, 1000)
+    assert verified["preferred_maintenance_window"] == "sun:04:30-sun:05:30" and verified["auto_minor_version_upgrade"] is False
+    assert verified["monitoring_interval"] == 60 and verified["performance_insights"] is True
+
+
+def test_verification_notices_a_dropped_setting(script, run_module):
+    """A restore done by an earlier version (or by hand) that lost Performance Insights and the storage maximum:
+    the verification names them instead of calling the restore good."""
+    tagged = instance(P, TagList=[{"Key": "webstack:replaced-at", "Value": "2026-11-22T09:41:07Z"},
+                                  {"Key": "webstack:replaced-by-restore-from", "Value": f"snapshot:{SNAP}"}], **TUNED)
+    script.state(instance(O, InstanceCreateTime=NOW, **dict(TUNED, MaxAllocatedStorage=None, PerformanceInsightsEnabled=False)),
+                 None, tagged)
+    res = run_module(mod, args(snapshot_identifier=SNAP))
+    assert res.failed
+    assert "max_allocated_storage: original 1000, restored None" in res.result["msg"], res.result["msg"]
+    assert "performance_insights: original True, restored False" in res.result["msg"], res.result["msg"]
+
+
+def test_snapshot_of_another_engine_major_fails_before_any_change(script, run_module):
+    """The original's parameter group is of the postgres15 family: a PostgreSQL 14 snapshot cannot be restored with it
+    (AWS refuses the restore call); said before anything is changed."""
+    script.state(instance(O), None, None)
+    script.add("describe_db_snapshots", {"DBSnapshots": [snapshot(EngineVersion="14.10")]}, {"DBSnapshotIdentifier": SNAP})
+    res = run_module(mod, args(snapshot_identifier=SNAP))
+    assert res.failed
+    assert res.result["msg"].startswith(f"snapshot_identifier {SNAP} cannot be restored: it is postgres 14.10 and the "
+                                        "original's parameter group webstack-prod-postgres15 is of the postgres15 family")
+    assert script.mutating() == []
+
+
+# --- the swap, as AWS does it (issue 11) ---------------------------------------------------------------------------
+def test_swap_false_stops_before_any_rename(script, clock, run_module):
+    """The caller stops the application's writes between the two calls (AWS: stop traffic before the rename)."""
+    script.state(instance(O), None, None)
+    script.add("describe_db_snapshots", {"DBSnapshots": [snapshot()]}, {"DBSnapshotIdentifier": SNAP})
+    script.add("restore_db_instance_from_db_snapshot", {"DBInstance": instance(R, "creating")}, None)
+    script.describe(R, instance(R, "creating"))
+    script.describe(R, instance(R))
+    res = run_module(mod, args(snapshot_identifier=SNAP, swap=False))
+    assert not res.failed, res.result
+    assert res.result["ready_to_swap"] is True
+    assert res.result["steps"][-1].startswith(f"ready to swap: {R} is available with the original's settings; {O} not renamed")
+    assert script.mutating() == ["restore_db_instance_from_db_snapshot"]
+
+
+def test_swap_waits_until_the_endpoint_resolves_to_the_restored_instance(script, clock, run_module, monkeypatch):
+    """AWS deletes the old DNS name at once but resolvers keep it for minutes, and the new name takes effect in about
+    10 minutes: after the renames the endpoint first still answers the replaced instance's address, then nothing,
+    then the restored instance's."""
+    o_host, r_host = f"{O}.c9akciq32.us-east-1.rds.amazonaws.com", f"{R}.c9akciq32.us-east-1.rds.amazonaws.com"
+    answers = {o_host: [{"10.0.20.5"}, {"10.0.20.5"}, set(), {"10.0.21.9"}], r_host: [{"10.0.21.9"}]}
+    monkeypatch.setattr(mod, "resolve", lambda host: answers[host].pop(0) if answers.get(host) else set())
+    script.state(instance(O), instance(R), None)  # resumed: the restore was started by the swap=false call
+    script.describe(R, instance(R))
+    swap_and_finish(script, instance(O, InstanceCreateTime=NOW), f"snapshot:{SNAP}")
+    res = run_module(mod, args(snapshot_identifier=SNAP, dns_wait=True))
+    assert not res.failed, res.result
+    steps = res.result["steps"]
+    dns = [s for s in steps if s.startswith(f"endpoint {o_host} resolves")]
+    assert dns == [f"endpoint {o_host} resolves to the restored instance (10.0.21.9) after 30.0 s"], steps
+    assert steps.index(dns[0]) > steps.index(f"renamed {R} -> {O}")
+    assert res.result["dns_seconds"] == 30.0
+
+
+def test_dns_that_keeps_answering_the_replaced_instance_fails_after_dns_timeout(script, clock, run_module, monkeypatch):
+    o_host = f"{O}.c9akciq32.us-east-1.rds.amazonaws.com"
+    monkeypatch.setattr(mod, "resolve", lambda host: {"10.0.20.5"} if host == o_host else set())
+    script.state(instance(O), instance(R), None)
+    script.describe(R, instance(R))
+    script.rename(O, P)
+    script.describe(P, instance(P))
+    script.rename(R, O)
+    script.describe(O, instance(O, InstanceCreateTime=NOW))
+    res = run_module(mod, args(snapshot_identifier=SNAP, dns_wait=True, dns_timeout=60))
+    assert res.failed
+    assert res.result["msg"].startswith(f"endpoint {o_host} still resolves to the replaced instance (10.0.20.5) 60 s after "
+                                        "the swap (dns_timeout)")
