@@ -80,16 +80,7 @@ def _failing_play(output):
     return output[start + len("PLAY ["):output.index("]", start)]
 
 
-_WAITS = {
-    # Measured on main at 19:30 UTC (docker platform of i8-docker): preflight passes a deploy of a version whose
-    # image is not on the docker host (app_image_source present) and the run stops later, at the deploy lock
-    # ("the lock's directory ... does not exist") or at the image check of docker_images : release, after
-    # preflight. The check belongs in preflight (docker_images : validate or app : validate). Strict: this mark
-    # must go when that lands.
-    "migration-command-on-a-missing-image": pytest.mark.xfail(
-        reason="platform gap (docker, issue 8 section 6): a missing image of app_version is not refused in preflight",
-        strict=True),
-}
+_WAITS = {}  # platform gaps still open, as strict xfails (none: preflight checks the images of app_version)
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, marks=_WAITS.get(c, ())) for c in sorted(CASES)])

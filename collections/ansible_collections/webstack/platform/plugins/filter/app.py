@@ -263,6 +263,15 @@ def app_plan(description, tokens=None, platform="docker"):
     }
 
 
+def app_images(description):
+    """The images (repository:version) of the description's version, without resolving any token."""
+    description = description or {}
+    version = _s(description.get("version"))
+    if not version:
+        return []
+    return sorted({f"{p['image_repository']}:{version}" for p in _processes(description) if p["image_repository"]})
+
+
 def app_secret_values(description, tokens=None, secret_inputs=None, platform="docker"):
     """{NAME: value} of the template and var secrets (not those aws injects by ARN). Only in no_log tasks."""
     tokens = dict(tokens or {})
@@ -465,6 +474,7 @@ class FilterModule:  # pylint: disable=too-few-public-methods
 
     def filters(self):
         return {
+            "app_images": app_images,
             "app_problems": app_problems,
             "app_plan": app_plan,
             "app_secret_values": app_secret_values,

@@ -158,3 +158,10 @@ def test_arn_secrets():
     assert app_secret_values(desc, TOKENS, {}, "aws") == {}
     assert app_problems(desc, "aws", {}) == []
     assert app_plan(desc, TOKENS)["processes"][0]["secrets"][0]["kind"] == "value"
+
+
+def test_images_of_the_version_without_tokens():
+    from ansible_collections.webstack.platform.plugins.filter.app import app_images
+    assert app_images(PROPFLOW) == ["registry.example.com/propflow/api:2.1.0",
+                                    "registry.example.com/propflow/dashboard:2.1.0"]
+    assert app_images(_desc(version="")) == []
