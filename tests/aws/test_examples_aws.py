@@ -22,12 +22,7 @@ REGIONS = {"propflow": "ap-south-1"}
 _PLATFORM_READY = "app_plan" in "".join(p.read_text() for p in (ROOT / "roles" / "ecs_service").rglob("*.yml"))
 
 
-# The alb role creates the HTTPS listener and passes `Rules: []` in one call when the only route is `/`: the
-# module bug its own comment describes ("Failed to describe rules: ... ListenerArn None"), measured 19:26 UTC.
-# Strict: the mark goes when the alb role handles a description without path/host rules.
-SINGLE_ROUTE_GAP = pytest.mark.xfail(reason="platform gap (alb, issue 8 section 5): one route on / fails the "
-                                     "listener creation (Rules: [] with a new listener)", strict=True)
-CASES = [pytest.param(s, marks=SINGLE_ROUTE_GAP) if s in ("sports-nutrition", "meal-planner") else s for s in SYSTEMS]
+CASES = SYSTEMS  # every example, single-route ones included (the alb role no longer sends `Rules: []`)
 
 
 @pytest.fixture(scope="module")
