@@ -135,3 +135,30 @@ class SnapshotApi:
 def snapshot_api():
     """snapshot_api(stub, operation, id_key, list_key, not_found_code, listing_params) -> SnapshotApi."""
     return SnapshotApi
+
+
+class FakeTime:
+    """Stands in for the `time` module of the code under test: monotonic() and sleep() on a fake clock."""
+
+    def __init__(self):
+        self.now, self.sleeps = 0.0, []
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time(monkeypatch):
+    """fake_time(*modules) -> one FakeTime installed as the `time` of every module given."""
+
+    def install(*modules):
+        fake = FakeTime()
+        for module in modules:
+            monkeypatch.setattr(module, "time", fake)
+        return fake
+
+    return install

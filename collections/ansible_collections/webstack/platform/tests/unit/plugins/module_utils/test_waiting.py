@@ -6,23 +6,9 @@ from ansible_collections.webstack.platform.plugins.module_utils import waiting
 from botocore.exceptions import ClientError
 
 
-class Clock:
-    def __init__(self):
-        self.now, self.sleeps = 0.0, []
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
-def clock(monkeypatch):
-    fake = Clock()
-    monkeypatch.setattr(waiting, "time", fake)
-    return fake
+def clock(fake_time):
+    return fake_time(waiting)
 
 
 def error(code):

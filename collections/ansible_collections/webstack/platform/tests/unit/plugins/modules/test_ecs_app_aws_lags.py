@@ -14,24 +14,9 @@ ACCOUNT = "123456789012"
 RID = f"service/{CLUSTER}/web"
 
 
-class Clock:
-    def __init__(self):
-        self.now, self.sleeps = 0.0, []
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
-def clock(monkeypatch):
-    fake = Clock()
-    monkeypatch.setattr(waiting, "time", fake)
-    monkeypatch.setattr(ecs_app, "time", fake)
-    return fake
+def clock(fake_time):
+    return fake_time(waiting, ecs_app)
 
 
 def args(**extra):

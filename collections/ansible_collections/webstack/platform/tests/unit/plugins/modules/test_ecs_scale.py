@@ -10,23 +10,9 @@ CLUSTER = "webstack-t"
 DIM = "ecs:service:DesiredCount"
 
 
-class Clock:
-    def __init__(self):
-        self.now, self.sleeps = 0.0, []
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
-def clock(monkeypatch):
-    fake = Clock()
-    monkeypatch.setattr(ecs_scale, "time", fake)
-    return fake
+def clock(fake_time):
+    return fake_time(ecs_scale)
 
 
 def svc(name, desired, running, pending=0):
