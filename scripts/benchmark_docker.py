@@ -24,6 +24,17 @@ PORT = 27180
 TARGET_MB = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 
 
+def old_after_new(versions):
+    """Seconds between the first answer of the version served last and the last answer of any other version
+    after it (0 when the switch was clean, None without a switch)."""
+    if len(versions) < 2:
+        return None
+    final = versions[-1][1]
+    first_new = next(t for t, v in versions if v == final)
+    last_old = versions[-1][0]  # the old version answered up to the final change
+    return round(max(0.0, last_old - first_new), 2)
+
+
 def timed_load(overrides, playbook, port=PORT, **extra):
     with LoadLoop(port) as load:
         run = run_playbook(playbook, overrides, extra_vars=extra)
@@ -33,6 +44,10 @@ def timed_load(overrides, playbook, port=PORT, **extra):
         "rc": run.rc,
         "versions_seen": [v for _, v in r.versions],
         "traffic_switched_after_s": round(r.versions[-1][0] - run.started, 1) if len(r.versions) > 1 else None,
+        # every change of the served version, seconds from the command's start: the new version's first answer
+        # and how long the old one still answered after it (the issue's "at most 2 s more")
+        "version_changes_s": [[round(t - run.started, 2), v] for t, v in r.versions],
+        "old_answered_after_new_first_s": old_after_new(r.versions),
         "requests": r.requests, "failed": r.failed,
         "keepalive_requests": r.keepalive_requests, "keepalive_failed_after_one_retry": r.keepalive_failed,
         "keepalive_connection_closed_by_server": r.keepalive_raw_failures,

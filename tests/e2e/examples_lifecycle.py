@@ -20,7 +20,7 @@ What runs where (CI budget: the whole suite ~30 min on 2 cores; one stack lifecy
   routed processes, one by host): the gate is per routed process, so these cover both routing kinds;
 - a failing migration command: PropFlow (`alembic upgrade head`, a Python tool) and Sports nutrition (a shell
   script running `psql -f`): the two shapes that differ most in how the output reaches the platform;
-- status, backup, migrate and restore (with -vvv, for the secrets check): Meal planner (status: a platform gap, xfail), the guide that asks
+- status, backup, migrate and restore (with -vvv, for the secrets check): Meal planner, the guide that asks
   for a snapshot before its migrations and describes restoring it.
 """
 from __future__ import annotations
@@ -229,11 +229,6 @@ class ExampleE2E:
             figures["traffic_back_after_s"] = round(back - result.started, 1)
         FIGURES[ex.key]["rollback"] = figures
 
-    # Measured on main at 19:50 UTC: docker_status probes the reference app's /version and /health/ready through
-    # the proxy and fails on an app without them (Meal planner: 404). Strict: the mark goes when status reads
-    # the description (its smoke checks / readiness paths).
-    @pytest.mark.xfail(reason="platform gap (docker_status, issue 8): status.yml probes the reference app's "
-                       "/version and /health/ready, not the description's paths", strict=True)
     def test_status(self, ex):
         result = run(ex, "status")
         _no_secret_in(result, ex)

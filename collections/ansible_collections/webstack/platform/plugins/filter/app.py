@@ -6,6 +6,7 @@ Filters:
   app_plan(description, tokens)                       -> the plan (no secret value in it)
   app_secret_values(description, tokens, secret_inputs) -> {NAME: value} (use in no_log tasks only)
   app_tokens(text, tokens)                            -> one string with its ${...} tokens resolved
+  app_smoke_checks(description, version, tokens)      -> the smoke checks of one version (status, restore checks)
 
 `tokens` is what the platform supplies: {database: {host, port, name, user, password, sslmode},
 redis: {host, port, tls, scheme, password}, bucket: {name}, stack: {name, env}, app: {version}}.
@@ -469,6 +470,15 @@ def _env_problems(where, key, value):
     return problems
 
 
+def app_smoke_checks(description, version="", tokens=None):
+    """The smoke checks of `version` (app_smoke_checks, else each routed process's readiness path): what status
+    and the restores probe, without the platform's other tokens (only ${app.version} and the stack's own)."""
+    description = dict(description or {}, version=_s(version))
+    tokens = dict(tokens or {})
+    tokens["app"] = dict(tokens.get("app") or {}, version=_s(version))
+    return _smoke_checks(description, _processes(description), tokens)
+
+
 class FilterModule:  # pylint: disable=too-few-public-methods
     """webstack.platform application-description filters."""
 
@@ -478,5 +488,6 @@ class FilterModule:  # pylint: disable=too-few-public-methods
             "app_problems": app_problems,
             "app_plan": app_plan,
             "app_secret_values": app_secret_values,
+            "app_smoke_checks": app_smoke_checks,
             "app_tokens": app_tokens,
         }

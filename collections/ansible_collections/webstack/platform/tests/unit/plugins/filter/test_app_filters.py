@@ -8,7 +8,7 @@ import json
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.webstack.platform.plugins.filter.app import (
-    app_plan, app_problems, app_secret_values, app_tokens)
+    app_plan, app_problems, app_secret_values, app_smoke_checks, app_tokens)
 
 TOKENS = {
     "database": {"host": "db.internal", "port": 5432, "name": "propflow", "user": "app", "password": "s3cr3t-db",
@@ -93,6 +93,15 @@ def test_default_smoke_checks_use_reachable_readiness_paths():
     checks = app_plan(desc, TOKENS)["smoke_checks"]
     assert checks == [{"process": "dashboard", "path": "/health", "host": "", "status": 200, "body_contains": "",
                        "json_field": "", "json_equals": ""}]
+
+
+def test_smoke_checks_of_a_version_without_the_platforms_tokens():
+    """status and the restores probe the live release's checks: the version's own, no database/redis token needed."""
+    assert app_smoke_checks(PROPFLOW, "1.4.2") == [{"process": "api", "path": "/api/version", "host": "", "status": 200,
+                                                     "body_contains": "", "json_field": "version", "json_equals": "1.4.2"}]
+    assert app_smoke_checks(_desc(smoke_checks=[]), "2.0.0") == app_plan(_desc(smoke_checks=[], version="2.0.0"),
+                                                                          TOKENS)["smoke_checks"]
+    assert not app_smoke_checks({"processes": [{"name": "worker"}]}, "1.0.0")  # nothing routed: nothing to probe
 
 
 def test_tokens():
