@@ -110,55 +110,29 @@ import fcntl
 import json
 import os
 import time
-from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
-
-
-def iso(epoch):
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+from ansible_collections.webstack.platform.plugins.module_utils.release_lock import (
+    HELD, LOCK_OPTIONS, OURS, STALE, dump, judge_take, left_alone, new_holder, parse, refusal, releasable, taken_over)
 
 
 def read_lock(path):
     try:
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            return parse(handle.read())
     except FileNotFoundError:
         return None
-    try:
-        data = json.loads(text)
-        return data if isinstance(data, dict) else {"unreadable": text[:200]}
-    except ValueError:
-        return {"unreadable": text[:200]}
-
-
-def describe(holder, now):
-    if "unreadable" in holder:
-        return f"an unreadable lock file ({holder['unreadable']!r})"
-    age = int(now - holder.get("taken_epoch", now))
-    return (f"{holder.get('operation') or '?'}{' of ' + holder['version'] if holder.get('version') else ''} by "
-            f"{holder.get('user') or '?'} on {holder.get('host') or '?'} since {holder.get('taken_at', '?')} "
-            f"({age}s ago; the lock expires at {holder.get('expires_at', '?')})")
 
 
 def main():
     module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path", "required": True},
-            "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-            "run_id": {"type": "str", "required": True},
-            "operation": {"type": "str", "default": ""},
-            "user": {"type": "str", "default": ""},
-            "host": {"type": "str", "default": ""},
-            "version": {"type": "str", "default": ""},
-            "ttl": {"type": "int", "default": 1800},
-            "break_lock": {"type": "bool", "default": False},
-            "read_json": {"type": "path", "default": ""},
-        },
+        argument_spec={"path": {"type": "path", "required": True}, **LOCK_OPTIONS,
+                       "read_json": {"type": "path", "default": ""}},
         supports_check_mode=True,
     )
     p = module.params
     path = p["path"]
+    where = f"lock file {path}"
     now = time.time()
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
@@ -174,14 +148,13 @@ def main():
         if p["state"] == "absent":
             if current is None:
                 module.exit_json(changed=False, holder={}, broken=None)
-            if current.get("run_id") != p["run_id"] and not p["break_lock"]:
-                module.warn(f"the lock {path} is not this run's any more (held by {describe(current, now)}); left alone")
+            if not releasable(current, p):
+                module.warn(left_alone(current, now, path))
                 module.exit_json(changed=False, holder=current, broken=None)
             if not module.check_mode:
                 os.unlink(path)
             module.exit_json(changed=True, holder={}, broken=None if current.get("run_id") == p["run_id"] else current)
 
-        broken = None
         extra = {}
         if p["read_json"]:
             try:
@@ -191,20 +164,13 @@ def main():
                 extra["document"] = None
             except ValueError as exc:
                 module.fail_json(msg=f"{p['read_json']} is not valid JSON: {exc}")
-        if current is not None:
-            if current.get("run_id") == p["run_id"]:
-                module.exit_json(changed=False, holder=current, broken=None, **extra)
-            expired = "unreadable" not in current and now >= float(current.get("expires_epoch", 0))
-            if not (expired or p["break_lock"]):
-                module.fail_json(
-                    msg=(f"the stack is locked by {describe(current, now)}: {p['operation'] or 'this run'} refused. "
-                         "Wait for it to finish; if that run is dead (killed), wait for the lock to expire or take "
-                         f"it over with -e release_lock_break=true (lock file {path})."),
-                    holder=current, broken=None)
-            broken = current
-        holder = {"operation": p["operation"], "user": p["user"], "host": p["host"], "version": p["version"],
-                  "taken_at": iso(now), "taken_epoch": round(now, 3), "expires_at": iso(now + p["ttl"]),
-                  "expires_epoch": round(now + p["ttl"], 3), "ttl": p["ttl"], "run_id": p["run_id"], "pid_host": os.uname()[1]}
+        verdict = judge_take(current, p, now)
+        if verdict == OURS:
+            module.exit_json(changed=False, holder=current, broken=None, **extra)
+        if verdict == HELD:
+            module.fail_json(msg=refusal(current, now, p["operation"], where), holder=current, broken=None)
+        broken = current if verdict == STALE else None
+        holder = new_holder(p, now)
         if module.check_mode:
             module.exit_json(changed=True, holder=holder, broken=broken, **extra)
         if broken is not None:
@@ -212,15 +178,15 @@ def main():
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         except FileExistsError:
-            module.fail_json(msg=f"the stack is locked by {describe(read_lock(path) or {}, now)} (taken a moment ago)",
+            module.fail_json(msg=refusal(read_lock(path) or {}, now, p["operation"], where, just_taken=True),
                              holder=read_lock(path) or {}, broken=None)
         try:
-            os.write(fd, (json.dumps(holder, indent=2) + "\n").encode())
+            os.write(fd, dump(holder).encode())
             os.fsync(fd)
         finally:
             os.close(fd)
         if broken is not None:
-            module.warn(f"took over the lock of {describe(broken, now)}")
+            module.warn(taken_over(broken, now))
         module.exit_json(changed=True, holder=holder, broken=broken, **extra)
     finally:
         if guard is not None:
