@@ -237,8 +237,16 @@ class MotoServer:
         return boto3.client(service, **self.boto3_kwargs())
 
 
-def mutating(calls: list[ApiCall]) -> list[ApiCall]:
-    return [c for c in calls if c.mutating]
+def mutating(calls: list[ApiCall], except_lock: bool = False) -> list[ApiCall]:
+    """The calls that change something. `except_lock=True` leaves out the writes of the run's own deploy lock
+    (s3 PUT/DELETE of a lock/<stack>.json object, role release backend s3): bookkeeping of the run, not a change of
+    the stack."""
+    return [c for c in calls if c.mutating and not (except_lock and is_lock_call(c))]
+
+
+def is_lock_call(call: ApiCall) -> bool:
+    """A call on the deploy lock object of a stack (release_lock_s3_key's default: lock/<webstack_name>.json)."""
+    return call.service == "s3" and re.search(r"/lock/[^/]+\.json$", urlparse(call.url).path) is not None
 
 
 @dataclass

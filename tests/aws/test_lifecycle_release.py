@@ -12,6 +12,7 @@ alone. The application images are manifests put into the sandbox's ECR repositor
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from awsharness import ROOT, ecr_image_manifest, free_port, mutating, sandbox_pg
@@ -67,7 +68,7 @@ def refused_before_any_change(ansible, ecs, s3, playbook, extra_vars):
     before, doc_before = services_state(ecs), ledger(s3)
     result = ansible(playbook, record=True, extra_vars=extra_vars)
     assert result.rc != 0, result.summary()
-    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
+    assert mutating(result.calls, except_lock=True) == [], [str(c) for c in mutating(result.calls)]
     assert services_state(ecs) == before and ledger(s3) == doc_before
     return result
 
@@ -101,6 +102,7 @@ def test_deploy_records_baseline_migrates_after_snapshot_and_switches_every_serv
     assert current["deployed_by"] and current["deployed_at"].endswith("Z")
     head = s3.head_object(Bucket=BUCKET, Key=LEDGER_KEY)
     assert head["ServerSideEncryption"] in ("AES256", "aws:kms")
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="lock/").get("KeyCount") == 0  # the deploy lock released
 
     # the migrations really ran, in the real database, with the migrations role's bookkeeping
     rows = env["pg"].query("SELECT version, checksum FROM public.schema_migrations ORDER BY version")
@@ -122,7 +124,7 @@ def test_redeploy_of_the_live_version_changes_nothing(env, ansible, ecs, s3):
                      extra_vars={"app_version": "2.0.0", **env["db_vars"]})
     assert result.rc == 0, result.summary()
     assert result.changed == 0, result.summary()
-    assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
+    assert mutating(result.calls, except_lock=True) == [], [str(c) for c in mutating(result.calls)]
     assert "already live" in result.stdout
     assert services_state(ecs) == before
     assert ledger(s3) == doc_before
@@ -145,6 +147,56 @@ def test_check_mode_deploy_reports_the_plan_and_changes_nothing(env, ansible, ec
     assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]
     assert services_state(ecs) == before
     assert ledger(s3) == doc_before
+
+
+# --- deploy lock (role release, backend s3) -------------------------------------------------------------
+LOCK_KEY = f"lock/{NAME}.json"
+
+
+def put_lock(s3, age: int, run_id: str = "dead-run") -> dict:
+    """A lock object held by another run (deploy of 9.9.9 by mallory on build-7), taken `age` seconds ago."""
+    now = time.time()
+    holder = {"operation": "deploy", "user": "mallory", "host": "build-7", "version": "9.9.9",
+              "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - age)), "taken_epoch": now - age,
+              "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - age + 1800)),
+              "expires_epoch": now - age + 1800, "ttl": 1800, "run_id": run_id}
+    s3.put_object(Bucket=BUCKET, Key=LOCK_KEY, Body=json.dumps(holder).encode(), ServerSideEncryption="AES256")
+    return holder
+
+
+def lock_object(s3):
+    found = s3.list_objects_v2(Bucket=BUCKET, Prefix=LOCK_KEY).get("Contents", [])
+    return json.loads(s3.get_object(Bucket=BUCKET, Key=LOCK_KEY)["Body"].read()) if found else None
+
+
+def test_a_held_lock_refuses_deploy_and_rollback_naming_the_holder(env, ansible, ecs, s3):
+    assert lock_object(s3) is None  # the deploys above released it
+    holder = put_lock(s3, age=60)
+    try:
+        for playbook, extra in (("playbooks/deploy.yml", {"app_version": "1.0.0"}), ("playbooks/rollback.yml", {})):
+            result = refused_before_any_change(ansible, ecs, s3, playbook, {**extra, **env["db_vars"]})
+            assert mutating(result.calls) == [], [str(c) for c in mutating(result.calls)]  # not even the lock
+            assert [c for c in result.calls if c.service == "ecs"] == [], "refused before reading the services"
+            message = failure_text(result)
+            for part in ("deploy of 9.9.9 by mallory on build-7", holder["taken_at"], "release_lock_break",
+                         f"s3://{BUCKET}/{LOCK_KEY}", "refused"):
+                assert part in message, (part, message)
+            assert lock_object(s3)["run_id"] == "dead-run"
+    finally:
+        s3.delete_object(Bucket=BUCKET, Key=LOCK_KEY)
+
+
+def test_an_expired_lock_is_taken_over_and_a_fresh_one_broken_on_request(env, ansible, s3):
+    put_lock(s3, age=7200)  # expired an hour and a half ago: a killed run's
+    result = ansible("playbooks/deploy.yml", extra_vars={"app_version": "2.0.0", **env["db_vars"]})
+    assert result.rc == 0, result.summary()
+    assert "took over the lock of deploy of 9.9.9 by mallory" in result.stdout + result.stderr
+    assert lock_object(s3) is None
+
+    put_lock(s3, age=60)
+    result = ansible("playbooks/deploy.yml", extra_vars={"app_version": "2.0.0", "release_lock_break": True, **env["db_vars"]})
+    assert result.rc == 0, result.summary()
+    assert lock_object(s3) is None
 
 
 # --- rollback --------------------------------------------------------------------------------------------
@@ -264,7 +316,7 @@ def test_migrate_yml_plans_through_the_address_and_runs_an_ecs_task_without_it(e
     # controller path: nothing pending -> no snapshot, no change at all
     result = ansible("playbooks/migrate.yml", record=True, extra_vars=env["db_vars"])
     assert result.rc == 0 and result.changed == 0, result.summary()
-    assert mutating(result.calls) == [] and ledger(s3) == doc_before
+    assert mutating(result.calls, except_lock=True) == [] and ledger(s3) == doc_before
 
     # ECS-task path: a snapshot, a task of the current release's revision, recorded as a migrate entry
     result = ansible("playbooks/migrate.yml")

@@ -1,5 +1,5 @@
 """Emulator-backed tests of the collection modules used by the network/storage roles (webstack.platform.vpc_network,
-webstack.platform.security_groups, webstack.platform.storage) and the CIDR filter of the vpc role. The modules
+webstack.platform.security_groups, webstack.platform.storage), the deploy lock of role release (webstack.platform.s3_lock) and the CIDR filter of the vpc role. The modules
 run in-process (their `main()` with patched module arguments) against the real moto server of the session:
 create, no-op, drift + check mode, repair, bad input, delete."""
 from __future__ import annotations
@@ -27,6 +27,7 @@ MODULES = "collections/ansible_collections/webstack/platform/plugins/modules"
 network_mod = _load(f"{MODULES}/vpc_network.py", "webstack_platform_vpc_network")
 groups_mod = _load(f"{MODULES}/security_groups.py", "webstack_platform_security_groups")
 storage_mod = _load(f"{MODULES}/storage.py", "webstack_platform_storage")
+s3_lock_mod = _load(f"{MODULES}/s3_lock.py", "webstack_platform_s3_lock")
 cidr_filter = _load("roles/vpc/filter_plugins/webstack_cidr.py", "webstack_cidr")
 
 
@@ -212,3 +213,43 @@ def test_cidr_problems_zones():
     assert any("2 or 3 distinct zones" in p for p in cidr_filter.webstack_cidr_problems("10.0.0.0/16", {}, ["a"]))
     assert any("2 or 3 distinct zones" in p for p in cidr_filter.webstack_cidr_problems("10.0.0.0/16", {}, ["a", "a"]))
 
+
+
+# -- webstack.platform.s3_lock ----------------------------------------------------------------------------
+def test_s3_lock_take_refuse_expire_break_release(run, moto, monkeypatch):
+    s3 = moto.client("s3")
+    bucket, key = "unit-lock-bucket", "lock/unit.json"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})  # as aws_storage makes it
+    s3.put_object(Bucket=bucket, Key="ledger/unit.json", Body=b'{"schema": 1, "current": "1.0.0", "releases": []}')
+    lock = dict(bucket=bucket, key=key, user="alice", host="laptop")
+
+    first = run(s3_lock_mod, dict(lock, run_id="a", operation="deploy", version="2.0.0", read_json_key="ledger/unit.json"))
+    assert not first.get("failed") and first["document"]["current"] == "1.0.0"
+    stored = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert stored["run_id"] == "a" and s3.head_object(Bucket=bucket, Key=key)["ServerSideEncryption"] == "AES256"
+
+    refused = run(s3_lock_mod, dict(lock, run_id="b", operation="rollback", user="bob"))
+    assert refused["failed"]
+    for part in ("deploy of 2.0.0 by alice on laptop", first["holder"]["taken_at"], "release_lock_break"):
+        assert part in refused["msg"], (part, refused["msg"])
+    checked = run(s3_lock_mod, dict(lock, run_id="b", operation="rollback"), check=True)
+    assert checked["failed"]  # check mode refuses too
+
+    other = run(s3_lock_mod, dict(lock, run_id="b", state="absent"))  # another run's release leaves it
+    assert other["changed"] is False and json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["run_id"] == "a"
+
+    broke = run(s3_lock_mod, dict(lock, run_id="b", operation="deploy", break_lock=True))
+    assert not broke.get("failed") and broke["broken"]["run_id"] == "a"
+
+    real = s3_lock_mod.time.time
+    monkeypatch.setattr(s3_lock_mod.time, "time", lambda: real() + 7200)  # b's lock expired
+    later = run(s3_lock_mod, dict(lock, run_id="c", operation="restore"))
+    assert not later.get("failed") and later["broken"]["run_id"] == "b"
+    monkeypatch.setattr(s3_lock_mod.time, "time", real)
+
+    released = run(s3_lock_mod, dict(lock, run_id="c", state="absent"))
+    assert released["changed"] is True
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="lock/").get("KeyCount") == 0
+    again = run(s3_lock_mod, dict(lock, run_id="d", operation="deploy"))  # free again (a delete marker is latest)
+    assert not again.get("failed") and again["broken"] is None
