@@ -26,12 +26,14 @@ def test_the_lifecycle_exercises_every_aws_layer(recorded):
     for role in ("aws_storage", "vpc", "security_groups", "rds", "elasticache", "alb", "ecs_service", "alarms",
                  "rds_backup", "aws_status"):
         assert recorded.get(role), f"no API call attributed to role {role}: {sorted(recorded)}"
+    # the deploy lock (role release, backend s3) around the restore: take, read the ledger beside it, release
+    assert {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"} <= recorded.get("release", set()), recorded.get("release")
     assert "cloudwatch:PutMetricAlarm" in recorded["ecs_service"]  # target tracking, implied
     assert "ecs:UpdateService" in recorded["ecs_service"]
 
 
 @pytest.mark.parametrize("role", ["aws_storage", "vpc", "security_groups", "rds", "elasticache", "alb", "ecs_service",
-                                  "alarms", "rds_backup", "aws_status", "release_ledger"])
+                                  "alarms", "rds_backup", "aws_status", "release_ledger", "release"])
 def test_role_readme_lists_every_permission_its_role_needs(recorded, role):
     patterns = iam.readme_permissions(ROOT / "roles" / role / "README.md")
     assert patterns, f"roles/{role}/README.md has no '## Permissions' section with IAM actions"

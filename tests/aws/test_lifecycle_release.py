@@ -3,8 +3,9 @@ sandbox (moto server, services reporting running tasks) with the SQL parts again
 (awsharness.sandbox_pg(), tests/pgcontainer.py) through `-e webstack_aws_db_address=127.0.0.1:<port>`.
 
 One provision per module; the tests run in file order and each builds on the emulator state the previous left:
-  deploy 2.0.0 -> re-deploy (no-op) -> --check deploy 1.0.0 -> rollback (to the baseline 1.0.0) -> bad input
-  (rollback_to unknown, app_version unknown, restore without confirmation) -> smoke failure of a deploy of
+  deploy 2.0.0 -> re-deploy (no-op, taking over an expired deploy lock) -> --check deploy 1.0.0 -> deploy and rollback
+  refused by a held lock -> rollback (to the baseline 1.0.0) -> bad input (rollback_to unknown, app_version unknown
+  with -e release_lock_break=true, restore without confirmation) -> smoke failure of a deploy of
   2.0.0 (services back on 1.0.0) -> migrate.yml through an ECS task.
 Every assertion reads the result back with boto3 (ECS, ECR, RDS, S3) or psycopg2, never from Ansible's output
 alone. The application images are manifests put into the sandbox's ECR repository with PutImage.
@@ -26,6 +27,7 @@ BUCKET = f"{NAME}-backups-logs"
 LEDGER_KEY = f"ledger/{NAME}.json"
 DB_INSTANCE = f"{NAME}-postgres"
 MIGRATIONS = ["0001_create_items.sql", "0002_add_items_category.sql"]
+LOCK_KEY = f"lock/{NAME}.json"  # the deploy lock (role release, backend s3)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +62,22 @@ def ledger(s3) -> dict:
 
 def failure_text(result) -> str:
     return " ".join(msg for _name, msg in result.failed_tasks())
+
+
+def put_lock(s3, age: int, run_id: str = "dead-run") -> dict:
+    """A lock object held by another run (deploy of 9.9.9 by mallory on build-7), taken `age` seconds ago."""
+    now = time.time()
+    holder = {"operation": "deploy", "user": "mallory", "host": "build-7", "version": "9.9.9",
+              "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - age)), "taken_epoch": now - age,
+              "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - age + 1800)),
+              "expires_epoch": now - age + 1800, "ttl": 1800, "run_id": run_id}
+    s3.put_object(Bucket=BUCKET, Key=LOCK_KEY, Body=json.dumps(holder).encode(), ServerSideEncryption="AES256")
+    return holder
+
+
+def lock_object(s3):
+    found = s3.list_objects_v2(Bucket=BUCKET, Prefix=LOCK_KEY).get("Contents", [])
+    return json.loads(s3.get_object(Bucket=BUCKET, Key=LOCK_KEY)["Body"].read()) if found else None
 
 
 def refused_before_any_change(ansible, ecs, s3, playbook, extra_vars):
@@ -120,9 +138,12 @@ def test_deploy_records_baseline_migrates_after_snapshot_and_switches_every_serv
 
 def test_redeploy_of_the_live_version_changes_nothing(env, ansible, ecs, s3):
     before, doc_before = services_state(ecs), ledger(s3)
+    put_lock(s3, age=7200)  # the lock of a run killed an hour and a half ago (expired): taken over, then released
     result = ansible("playbooks/deploy.yml", record=True,
                      extra_vars={"app_version": "2.0.0", **env["db_vars"]})
     assert result.rc == 0, result.summary()
+    assert "took over the lock of deploy of 9.9.9 by mallory" in result.stdout, result.summary()
+    assert lock_object(s3) is None
     assert result.changed == 0, result.summary()
     assert mutating(result.calls, except_lock=True) == [], [str(c) for c in mutating(result.calls)]
     assert "already live" in result.stdout
@@ -150,25 +171,6 @@ def test_check_mode_deploy_reports_the_plan_and_changes_nothing(env, ansible, ec
 
 
 # --- deploy lock (role release, backend s3) -------------------------------------------------------------
-LOCK_KEY = f"lock/{NAME}.json"
-
-
-def put_lock(s3, age: int, run_id: str = "dead-run") -> dict:
-    """A lock object held by another run (deploy of 9.9.9 by mallory on build-7), taken `age` seconds ago."""
-    now = time.time()
-    holder = {"operation": "deploy", "user": "mallory", "host": "build-7", "version": "9.9.9",
-              "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - age)), "taken_epoch": now - age,
-              "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - age + 1800)),
-              "expires_epoch": now - age + 1800, "ttl": 1800, "run_id": run_id}
-    s3.put_object(Bucket=BUCKET, Key=LOCK_KEY, Body=json.dumps(holder).encode(), ServerSideEncryption="AES256")
-    return holder
-
-
-def lock_object(s3):
-    found = s3.list_objects_v2(Bucket=BUCKET, Prefix=LOCK_KEY).get("Contents", [])
-    return json.loads(s3.get_object(Bucket=BUCKET, Key=LOCK_KEY)["Body"].read()) if found else None
-
-
 def test_a_held_lock_refuses_deploy_and_rollback_naming_the_holder(env, ansible, ecs, s3):
     assert lock_object(s3) is None  # the deploys above released it
     holder = put_lock(s3, age=60)
@@ -184,19 +186,6 @@ def test_a_held_lock_refuses_deploy_and_rollback_naming_the_holder(env, ansible,
             assert lock_object(s3)["run_id"] == "dead-run"
     finally:
         s3.delete_object(Bucket=BUCKET, Key=LOCK_KEY)
-
-
-def test_an_expired_lock_is_taken_over_and_a_fresh_one_broken_on_request(env, ansible, s3):
-    put_lock(s3, age=7200)  # expired an hour and a half ago: a killed run's
-    result = ansible("playbooks/deploy.yml", extra_vars={"app_version": "2.0.0", **env["db_vars"]})
-    assert result.rc == 0, result.summary()
-    assert "took over the lock of deploy of 9.9.9 by mallory" in result.stdout + result.stderr
-    assert lock_object(s3) is None
-
-    put_lock(s3, age=60)
-    result = ansible("playbooks/deploy.yml", extra_vars={"app_version": "2.0.0", "release_lock_break": True, **env["db_vars"]})
-    assert result.rc == 0, result.summary()
-    assert lock_object(s3) is None
 
 
 # --- rollback --------------------------------------------------------------------------------------------
@@ -235,10 +224,12 @@ def test_rollback_to_a_version_not_in_the_ledger_fails_before_any_change(env, an
 
 
 def test_deploy_of_an_unknown_version_fails_before_any_change(env, ansible, ecs, s3):
+    put_lock(s3, age=60)  # held by a live-looking run: -e release_lock_break=true takes it over
     result = refused_before_any_change(ansible, ecs, s3, "playbooks/deploy.yml",
-                                       {"app_version": "9.9.9", **env["db_vars"]})
+                                       {"app_version": "9.9.9", "release_lock_break": True, **env["db_vars"]})
     text = failure_text(result)
     assert "app_version 9.9.9" in text and "does not exist" in text, result.summary()
+    assert lock_object(s3) is None  # broken, taken, and released by the failed run (always:)
 
 
 def test_rollback_with_restore_database_needs_the_confirmation(env, ansible, ecs, s3):
