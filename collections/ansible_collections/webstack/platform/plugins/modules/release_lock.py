@@ -28,48 +28,14 @@ options:
     description: The lock file (on the docker host, under the stack's state directory).
     type: path
     required: true
-  state:
-    description: C(present) takes the lock, C(absent) releases it.
-    type: str
-    default: present
-    choices: [present, absent]
-  run_id:
-    description: Identifies this run's lock (a random string made once per run); required to release it.
-    type: str
-    required: true
-  operation:
-    description: What the holder does (deploy, rollback, migrate, restore), shown to whoever is refused.
-    type: str
-    default: ""
-  user:
-    description: Who runs it (the controller's user).
-    type: str
-    default: ""
-  host:
-    description: Where it runs from (the controller's host name).
-    type: str
-    default: ""
-  version:
-    description: The version the holder works on, if any.
-    type: str
-    default: ""
-  ttl:
-    description: Seconds after which a lock left by a killed run expires and may be taken over.
-    type: int
-    default: 1800
-  break_lock:
-    description: Take over (or remove) the lock whoever holds it. For a lock whose run is known to be dead.
-    type: bool
-    default: false
   read_json:
     description:
       - O(state=present) only. A JSON file to read once the lock is held (the release ledger, which only lock holders
         write), returned as RV(document), so the lock and the first read cost one module run. Empty = none.
     type: path
     default: ""
-notes:
-  - "Check mode: nothing is written; a lock held by another run still fails the module (it names the holder), so a
-    check run says whether the real run would start."
+extends_documentation_fragment:
+  - webstack.platform.release_lock
 """
 
 EXAMPLES = r"""

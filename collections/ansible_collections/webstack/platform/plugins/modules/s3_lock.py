@@ -35,39 +35,6 @@ options:
     description: The lock object's key.
     type: str
     required: true
-  state:
-    description: C(present) takes the lock, C(absent) releases it.
-    type: str
-    default: present
-    choices: [present, absent]
-  run_id:
-    description: Identifies this run's lock (a random string made once per run); required to release it.
-    type: str
-    required: true
-  operation:
-    description: What the holder does (deploy, rollback, migrate, restore), shown to whoever is refused.
-    type: str
-    default: ""
-  user:
-    description: Who runs it (the controller's user).
-    type: str
-    default: ""
-  host:
-    description: Where it runs from (the controller's host name).
-    type: str
-    default: ""
-  version:
-    description: The version the holder works on, if any.
-    type: str
-    default: ""
-  ttl:
-    description: Seconds after which a lock left by a killed run expires and may be taken over.
-    type: int
-    default: 1800
-  break_lock:
-    description: Take over (or remove) the lock whoever holds it. For a lock whose run is known to be dead.
-    type: bool
-    default: false
   read_json_key:
     description:
       - O(state=present) only. The key of a JSON object in O(bucket) to read once the lock is held (the release
@@ -84,12 +51,11 @@ options:
     type: str
     default: ""
 extends_documentation_fragment:
+  - webstack.platform.release_lock
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 notes:
-  - "Check mode: nothing is written; a lock held by another run still fails the module (it names the holder), so a
-    check run says whether the real run would start."
   - "IAM: C(s3:GetObject), C(s3:PutObject), C(s3:DeleteObject) on the lock key (and C(s3:GetObject) on
     O(read_json_key)); C(s3:ListBucket) on the bucket makes a missing object read as missing, not as access denied."
 """

@@ -49,6 +49,11 @@ def test_documentation_matches_argument_spec(name, monkeypatch):
     yaml.safe_load(module.EXAMPLES)
     yaml.safe_load(module.RETURN)
     assert doc["module"] == name
+    for fragment in doc.get("extends_documentation_fragment", []):
+        if fragment.startswith("webstack.platform."):  # this collection's fragments: their options are the module's
+            shared = importlib.import_module(
+                f"ansible_collections.webstack.platform.plugins.doc_fragments.{fragment.split('.')[-1]}")
+            doc["options"] = {**yaml.safe_load(shared.ModuleDocFragment.DOCUMENTATION)["options"], **doc["options"]}
     captured = argument_spec_of(module, monkeypatch)
     assert captured.get("supports_check_mode") is True, "every module supports check mode"
     spec = captured["argument_spec"]
