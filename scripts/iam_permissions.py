@@ -105,8 +105,9 @@ def s3_action(method: str, path: str) -> str:
 
 
 def iam_action(call) -> str:
-    if call.service == "s3":
-        return s3_action(call.method, call.path)
+    """A recorded call (the proxy's: .path; moto's recorder: .url, whose path-style S3 URLs parse the same)."""
+    if call.service == "s3" or call.action.startswith("REST:"):
+        return s3_action(call.method, getattr(call, "path", None) or call.url)
     return f"{PREFIX.get(call.service, call.service)}:{call.action}"
 
 
@@ -206,7 +207,8 @@ def markdown(per_role: dict[str, set[str]]) -> str:
              "tracking creates CloudWatch alarms, an ECS scalable target reads and updates the service, task definitions",
              "pass their roles, KMS grants for customer-managed keys). `tests/aws/test_iam_permissions.py` checks every",
              "role README lists at least these. The roles only deploy and rollback use (ecs_release, migrations) keep",
-             "their hand-written lists.", "",
+             "their hand-written lists. The same mapping per playbook, as policy documents to attach to the identity that",
+             "runs them: [iam-policies.md](iam-policies.md) (`scripts/iam-policy`).", "",
              "| role | IAM actions |", "|---|---|"]
     for role in sorted(r for r in per_role if not r.startswith("(")):
         lines.append(f"| `{role}` | " + ", ".join(f"`{a}`" for a in sorted(per_role[role])) + " |")
