@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from examples_harness import (EXAMPLES, ContainerSampler, Load, build_images, images_of, leaked,
+from examples_harness import (EXAMPLES, ContainerSampler, Load, build_images, hostnames, images_of, leaked,
                               remove_images, remove_stack, request, run, running, served_version, stack_resources,
                               wait_for)
 
@@ -250,6 +250,25 @@ class ExampleE2E:
         assert not left["containers"] and not left["networks"], f"teardown left {left}"
         FIGURES[ex.key]["teardown_s"] = round(result.seconds, 1)
 
-    # ------------------------------------------------------------------ per-example worker probe
+    # ------------------------------------------------------------------ the worker probe (Example.worker_probe)
     def _enqueue_and_wait(self, ex, version):
-        raise NotImplementedError(f"{self.KEY}: a worker test needs the example's enqueue-and-wait probe")
+        """The api queues a job (202 + its id); the worker processes it within 30 s: by this version, on a
+        running container of the worker process."""
+        job = ex.worker_probe
+        assert job, f"{self.KEY}: a worker test needs the example's worker_probe (examples_harness.EXAMPLES)"
+        probe = ex.probes["api"]
+        status, body = request(ex.proxy_port, probe, "POST", job.enqueue, job.body(version))
+        assert status == 202, body
+        job_id = json.loads(body)["id"]
+        path = job.fetch.format(id=job_id)
+        field, value = job.done
+
+        def done():
+            code, text = request(ex.proxy_port, probe, path=path)
+            row = json.loads(text) if code == 200 else {}
+            return row if row.get(field) == value else None
+        row = wait_for(done, timeout=30)
+        assert row, f"the {job.process} process never processed {path} ({field} never became {value!r})"
+        assert row[job.version_field] == version, row
+        assert row[job.host_field] in hostnames(ex, job.process), \
+            f"processed by {row[job.host_field]}, not a running {job.process} container"

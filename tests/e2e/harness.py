@@ -1,4 +1,5 @@
-"""Helpers of the docker end-to-end suite: run playbooks, read the recap, bounded HTTP load loops."""
+"""Helpers of the docker end-to-end suite: run playbooks, read the recap, bounded HTTP load loops (also the
+building blocks of the examples' harness, tests/e2e/examples_harness.py)."""
 import http.client
 import json
 import os
@@ -21,10 +22,48 @@ class PlaybookRun:
     output: str
     seconds: float
     started: float
+    cmd: list = field(default_factory=list)
 
     @property
     def changed(self):
         return sum(int(m[2]) for m in RECAP.findall(self.output))
+
+    def tail(self, n=6000):
+        return self.output[-n:]
+
+    def failures(self, limit=6000):
+        """The failed tasks' messages (the `msg:` blocks after each `fatal:`/`failed:` line, without the -vvv
+        invocation noise) and the recap: what a reader needs when a run fails."""
+        lines, out, keep = self.output.splitlines(), [], 0
+        for line in lines:
+            if line.startswith(("fatal: [", "failed: [")) or line.startswith("TASK [") and keep:
+                keep = 0
+            if line.startswith(("fatal: [", "failed: [")):
+                out.append(line)
+                keep = 1
+                continue
+            if keep:
+                if line.startswith("    msg:") or (keep == 2 and line.startswith("        ")):
+                    keep = 2
+                    out.append(line)
+                elif keep == 2:
+                    keep = 1
+        recap = self.output[self.output.rfind("PLAY RECAP"):][:600] if "PLAY RECAP" in self.output else ""
+        return ("\n".join(out)[-limit:] + "\n" + recap) if out else self.tail(limit)
+
+
+def run_ansible(cmd, log, *, shown=None, env=None, timeout=900):
+    """Runs an ansible command from the repository root with our ansible.cfg and no colour; appends the command
+    (`shown`: the arguments as they may be written down) and its output to `log`."""
+    full_env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    full_env.update(env or {})
+    started = time.time()
+    res = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+    run = PlaybookRun(res.returncode, res.stdout + res.stderr, time.time() - started, started, list(cmd))
+    log.parent.mkdir(exist_ok=True)
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(f"\n===== {' '.join(shown or cmd[1:])} rc={run.rc} {run.seconds:.1f}s\n{run.output}\n")
+    return run
 
 
 def run_playbook(name, overrides, *extra, extra_vars=None, check=False, timeout=900):
@@ -36,33 +75,39 @@ def run_playbook(name, overrides, *extra, extra_vars=None, check=False, timeout=
     if check:
         cmd += ["--check", "--diff"]
     cmd += list(extra)
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    started = time.time()
-    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    run = PlaybookRun(res.returncode, res.stdout + res.stderr, time.time() - started, started)
-    log = ROOT / "artifacts" / "e2e.log"
-    log.parent.mkdir(exist_ok=True)
-    with log.open("a") as fh:
-        fh.write(f"\n===== {' '.join(cmd[1:])} rc={run.rc} {run.seconds:.1f}s\n{run.output}\n")
-    return run
+    return run_ansible(cmd, ROOT / "artifacts" / "e2e.log", timeout=timeout)
 
 
-def docker(*args, check=True):
-    res = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300)
+def docker(*args, check=True, timeout=300):
+    res = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
     if check and res.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)}: {res.stderr}")
     return res.stdout.strip()
 
 
+def stack_containers(stack, by_name=False):
+    """{name: (id, state, start time)} of the stack's containers: those labelled for it (and, with by_name, those
+    named `<stack>-...`)."""
+    ids = docker("ps", "-aq", "--filter", f"label=webstack.stack={stack}").split()
+    if by_name:
+        ids += docker("ps", "-aq", "--filter", f"name=^{stack}-").split()
+    containers = {}
+    if ids:
+        for c in json.loads(docker("inspect", *sorted(set(ids)))):
+            containers[c["Name"]] = (c["Id"], c["State"]["Status"], c["State"]["StartedAt"])
+    return containers
+
+
+def named(kind, stack):
+    """Networks or volumes whose name is the stack's name or starts with `<stack>-`."""
+    names = docker(kind, "ls", "--format", "{{.Name}}", check=False).split()
+    return sorted(n for n in names if n == stack or n.startswith(f"{stack}-"))
+
+
 def stack_snapshot(stack, state_dir):
     """Everything a 'no change' promise covers: containers (id, state, start time), networks,
     volumes and the ledger and nginx config on disk."""
-    ids = docker("ps", "-aq", "--filter", f"label=webstack.stack={stack}").split()
-    containers = {}
-    if ids:
-        for c in json.loads(docker("inspect", *ids)):
-            containers[c["Name"]] = (c["Id"], c["State"]["Status"], c["State"]["StartedAt"])
+    containers = stack_containers(stack)
     files = {}
     for rel in ("ledger.json", "nginx/conf.d/upstream.conf"):
         p = Path(state_dir) / rel
@@ -88,10 +133,12 @@ def remove_stack(stack, state_dir):
     shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def http_request(port, method, path, body=None, timeout=5):
-    """One request on a fresh connection to 127.0.0.1:port; returns (status, body text)."""
+def http_request(port, method, path, body=None, timeout=5, host=""):
+    """One request on a fresh connection to 127.0.0.1:port (`host`: its Host header); returns (status, body text)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = {"Content-Type": "application/json"} if body is not None else {}
+    headers = {"Host": host} if host else {}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
     try:
         conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
         resp = conn.getresponse()
@@ -116,69 +163,96 @@ class LoadResult:
     keepalive_requests: int = 0
     keepalive_raw_failures: int = 0
     keepalive_failed: int = 0
+    keepalive_retried: int = 0
+
+    @property
+    def total(self):
+        return self.requests + self.keepalive_requests
 
     def first_seen(self, version):
         return next((t for t, v in self.versions if v == version), None)
 
 
 class LoadLoop:
-    """Bounded GET /version load against 127.0.0.1 while a playbook runs.
+    """Bounded GET `path` load against 127.0.0.1:port while a playbook runs.
 
-    Runs `workers` fresh-connection clients plus one keep-alive client. Stops by itself once
-    `stop()` was called AND at least `min_requests` were made, or at `max_requests` / `max_seconds`
-    whatever comes first."""
+    Runs `workers` fresh-connection clients plus one keep-alive client, each pausing `pause` s between two
+    requests; `host` is the Host header ("" = none), `timeout` the client timeout (a slower request fails).
+    Records each change of the JSON field `version_field` ("" = none) in the answers of the fresh-connection
+    clients (and of the keep-alive client with `keepalive_versions`). Stops by itself once `stop()` was called
+    AND at least `min_requests` were made, or at `max_requests` / `max_seconds` whatever comes first."""
 
-    def __init__(self, port, min_requests=2000, max_requests=60000, max_seconds=600, workers=4):
+    def __init__(self, port, min_requests=2000, max_requests=60000, max_seconds=600, workers=4, *, path="/version",
+                 host="", version_field="version", timeout=5, pause=0.0, keepalive_versions=False):
         self.port, self.min_requests = port, min_requests
         self.max_requests, self.max_seconds, self.workers = max_requests, max_seconds, workers
+        self.path, self.host, self.version_field, self.timeout = path, host, version_field, timeout
+        self.pause, self.keepalive_versions = pause, keepalive_versions
         self.result = LoadResult()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = []
         self._deadline = None
-        self._last_version = None
+        self._last_version = object()
 
     def _done(self):
-        r = self.result
-        total = r.requests + r.keepalive_requests
+        total = self.result.total
         if total >= self.max_requests or time.time() > self._deadline:
             return True
         return self._stop.is_set() and total >= self.min_requests
 
-    def _record(self, ok, body, err=None):
-        with self._lock:
-            self.result.requests += 1
-            if not ok:
-                self.result.failed += 1
-                if len(self.result.errors) < 20:
-                    self.result.errors.append(err)
-                return
-            version = json.loads(body).get("version")
+    def _note(self, ok, body, err, keep_version):
+        """Under the lock: the error of a failed request, or the version a good answer served."""
+        r = self.result
+        if not ok:
+            if len(r.errors) < 20:
+                r.errors.append(err)
+        elif self.version_field and keep_version:
+            version = json.loads(body).get(self.version_field)
             if version != self._last_version:
                 self._last_version = version
-                self.result.versions.append((time.time(), version))
+                r.versions.append((time.time(), version))
+
+    def _record(self, ok, body, err=None):
+        """One request of a fresh-connection client."""
+        with self._lock:
+            self.result.requests += 1
+            self.result.failed += 0 if ok else 1
+            self._note(ok, body, err, True)
+
+    def _record_keepalive(self, ok, body, err):
+        with self._lock:
+            self.result.keepalive_requests += 1
+            self.result.keepalive_failed += 0 if ok else 1
+            self._note(ok, body, f"keep-alive: {err}", self.keepalive_versions)
+
+    def _pause(self):
+        if self.pause:
+            time.sleep(self.pause)
 
     def _fresh_client(self):
         while not self._done():
             try:
-                status, body = http_get(self.port, "/version")
+                status, body = http_request(self.port, "GET", self.path, timeout=self.timeout, host=self.host)
                 self._record(status == 200, body, f"HTTP {status}: {body[:120]}")
             except Exception as exc:  # noqa: BLE001 - every failure counts as a failed request
                 self._record(False, "", repr(exc))
+            self._pause()
 
     def _keepalive_client(self):
         conn = None
+        headers = {"Host": self.host} if self.host else {}
         while not self._done():
             attempts, reused = 0, conn is not None
             while True:
                 attempts += 1
                 try:
                     if conn is None:
-                        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                    conn.request("GET", "/version")
+                        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+                    conn.request("GET", self.path, headers=headers)
                     resp = conn.getresponse()
-                    body = resp.read()
-                    ok = resp.status == 200
+                    body = resp.read().decode()
+                    ok, err = resp.status == 200, f"HTTP {resp.status}: {body[:120]}"
                     if resp.getheader("connection", "").lower() == "close":
                         conn.close()
                         conn = None
@@ -188,21 +262,19 @@ class LoadLoop:
                     conn = None
                     with self._lock:
                         self.result.keepalive_raw_failures += 1
-                    if reused and attempts == 1:
-                        continue  # retry once on a new connection, like urllib3/browsers
-                    ok, body = False, repr(exc).encode()
+                    if reused and attempts == 1:  # retry once on a new connection, like urllib3/browsers
+                        with self._lock:
+                            self.result.keepalive_retried += 1
+                        continue
+                    ok, body, err = False, "", repr(exc)
                     break
                 except Exception as exc:  # noqa: BLE001
                     if conn is not None:
                         conn.close()
-                    conn, ok, body = None, False, repr(exc).encode()
+                    conn, ok, body, err = None, False, "", repr(exc)
                     break
-            with self._lock:
-                self.result.keepalive_requests += 1
-                if not ok:
-                    self.result.keepalive_failed += 1
-                    if len(self.result.errors) < 20:
-                        self.result.errors.append(f"keep-alive: {body[:120]!r}")
+            self._record_keepalive(ok, body, err)
+            self._pause()
         if conn is not None:
             conn.close()
 

@@ -1,9 +1,6 @@
 """The lifecycle of examples/household on the docker platform (tests/e2e/examples_lifecycle.py)."""
 from __future__ import annotations
 
-import json
-
-from examples_harness import hostnames, request, wait_for
 from examples_lifecycle import MARKS, ExampleE2E
 
 pytestmark = MARKS
@@ -17,18 +14,4 @@ class TestHousehold(ExampleE2E):
     test_provision_again_changes_nothing = None
     test_status = None
     test_backup_migrate_restore = None
-
-    def _enqueue_and_wait(self, ex, version):
-        probe = ex.probes["api"]
-        status, body = request(ex.proxy_port, probe, "POST", "/api/invites", {"email": f"member-{version}@household.test"})
-        assert status == 202, body
-        invite = json.loads(body)["id"]
-
-        def sent():
-            code, text = request(ex.proxy_port, probe, path=f"/api/invites/{invite}")
-            row = json.loads(text) if code == 200 else {}
-            return row if row.get("status") == "sent" else None
-        row = wait_for(sent, timeout=30)
-        assert row, f"the jobs process never sent invite {invite}"
-        assert row["sent_by_version"] == version, row
-        assert row["sent_by"] in hostnames(ex, "jobs"), f"sent by {row['sent_by']}, not a running jobs container"
+    # the worker (jobs) tests: examples_harness.EXAMPLES["household"].worker_probe (invites sent by jobs)

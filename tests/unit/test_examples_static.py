@@ -23,7 +23,8 @@ def _vars(system, platform):
 
 
 def test_every_system_has_an_example():
-    assert sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()) == sorted(SYSTEMS)
+    # and standin/: the files every stand-in image shares (linked from each image's build context)
+    assert sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()) == sorted(SYSTEMS + ["standin"])
 
 
 @pytest.mark.parametrize("system", SYSTEMS)
@@ -70,6 +71,9 @@ def test_seven_stand_in_images():
         "propflow/image-backend", "propflow/image-dashboard", "sports-nutrition/image"]
 
 
+SHARED = EXAMPLES / "standin"
+
+
 @pytest.mark.parametrize("image", _image_dirs(), ids=lambda p: str(p.relative_to(EXAMPLES)))
 def test_stand_in_images_are_debian_only_and_not_the_reference_app(image):
     dockerfile = (image / "Dockerfile").read_text()
@@ -77,11 +81,26 @@ def test_stand_in_images_are_debian_only_and_not_the_reference_app(image):
     assert "ARG APP_VERSION" in dockerfile
     for word in ("pip install", "npm install", "curl ", "wget ", "ADD http"):
         assert word not in dockerfile, f"{image}: {word!r}: nothing is fetched outside Debian's packages"
-    assert (image / "standin-build.sh").read_bytes() == (EXAMPLES / "sports-nutrition/image/standin-build.sh").read_bytes()
-    for path in image.rglob("*"):
+    for path in list(image.rglob("*")) + list(SHARED.rglob("*")):
         if path.is_file():
             text = path.read_text(errors="replace")
             assert "webstack_app" not in text and "APP_DATABASE_" not in text, f"{path}: reference-app code or contract"
+
+
+@pytest.mark.parametrize("image", _image_dirs(), ids=lambda p: str(p.relative_to(EXAMPLES)))
+def test_stand_in_images_share_one_copy_of_the_common_files(image):
+    """standin-build.sh (every image) and standin.js (every Node.js image) exist once, in examples/standin/: each
+    image's build context links to them, so the context the platform copies (links followed) holds them."""
+    links = {p.name: p for p in image.iterdir() if p.is_symlink()}
+    assert "standin-build.sh" in links, f"{image}: standin-build.sh must link to ../../standin/standin-build.sh"
+    if "node" in (image / "Dockerfile").read_text().rsplit("CMD", 1)[-1]:
+        assert "standin.js" in links, f"{image}: a Node.js stand-in links standin.js"
+    for name, link in links.items():
+        assert link.resolve().parent == SHARED and link.readlink() == Path("../../standin") / link.resolve().name, link
+    shared = {p.read_bytes() for p in SHARED.iterdir()}
+    for path in image.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert path.read_bytes() not in shared, f"{path}: a copy of a shared stand-in file (link it instead)"
 
 
 def test_no_image_tag_in_descriptions_and_one_migration_command_each():

@@ -2,19 +2,19 @@
 // Household background jobs stand-in (no port): takes the jobs the API queued in Redis list
 // `household:jobs` and "sends" each invite (marks it sent, by this host and version). SIGTERM: finishes
 // the job in hand, then exits.
+const standin = require('./standin'); // first: it installs the SIGTERM handler
 const os = require('os');
-const lib = require('./lib');
 
-lib.requireEnv(['DATABASE_URL', 'REDIS_URL']);
+standin.requireEnv(['DATABASE_URL', 'REDIS_URL']);
 const QUEUE = 'household:jobs';
 let running = true;
 let idle = null;
 const stopped = new Promise((resolve) => { idle = resolve; });
-lib.onStop(() => { running = false; return stopped; });
+standin.onStop(() => { running = false; return stopped; });
 
 (async () => {
-  const queue = lib.redisClient();
-  console.log(`household jobs started (version ${lib.VERSION})`);
+  const queue = standin.redisClient();
+  console.log(`household jobs started (version ${standin.VERSION})`);
   while (running) {
     let item = null;
     try {
@@ -26,8 +26,8 @@ lib.onStop(() => { running = false; return stopped; });
     if (!item) continue;
     const job = JSON.parse(item.element);
     try {
-      await lib.db().query("UPDATE invites SET status = 'sent', sent_by = $2, sent_by_version = $3, sent_at = now() WHERE id = $1",
-        [job.id, os.hostname(), lib.VERSION]);
+      await standin.db().query("UPDATE invites SET status = 'sent', sent_by = $2, sent_by_version = $3, sent_at = now() WHERE id = $1",
+        [job.id, os.hostname(), standin.VERSION]);
       console.log(`sent invite ${job.id}`);
     } catch (err) {
       console.error(`invite ${job.id}: ${err.message}; requeued`);

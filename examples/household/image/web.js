@@ -1,13 +1,13 @@
 'use strict';
 // Household web app stand-in (React build served as static files): GET / (the app), GET /health.
+const standin = require('./standin'); // first: it installs the SIGTERM handler
 const fs = require('fs');
-const lib = require('./lib');
 
 const page = fs.readFileSync(`${__dirname}/public/index.html`, 'utf8');
-lib.serve('household web', async (req, res) => {
+standin.serve('household web listening on', async (req, res) => {
   req.resume();
   const path = req.url.split('?')[0];
-  if (path === '/health') return lib.send(res, 200, { status: 'healthy', version: lib.VERSION });
-  if (req.method === 'GET' && !path.startsWith('/api/')) return lib.send(res, 200, page, 'text/html; charset=utf-8');
-  return lib.send(res, 404, { error: 'not found' });
+  if (path === '/health') return standin.send(res, 200, { status: 'healthy', version: standin.VERSION });
+  if (req.method === 'GET' && !path.startsWith('/api/')) return standin.send(res, 200, page, 'text/html; charset=utf-8');
+  return standin.send(res, 404, { error: 'not found' });
 });
