@@ -161,7 +161,8 @@ def _context_hash(context: Path, version: str, base_id: str) -> str:
 def _context_tar(context: Path) -> bytes:
     """The build context as the platform copies it to the docker host: a tar with the links followed."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
+    # GNU format: the docker CLI (20.10) does not take a tar that starts with a PAX header for a tar at all
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         tar.dereference = True
         tar.add(context, arcname=".")
     return buf.getvalue()
