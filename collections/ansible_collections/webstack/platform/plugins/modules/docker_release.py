@@ -942,6 +942,18 @@ class Release:
             self.stop_many(new, {})
         return {"restored": old}
 
+    def one_off_output(self, cid, attempts=3):
+        """The output of an exited one-off container. A loaded engine may answer 409 ("dead or marked for removal")
+        for a moment after the exit: retried, then reported as unreadable (the exit code still decides)."""
+        for attempt in range(attempts):
+            try:
+                return self.api.logs(cid, stdout=True, stderr=True).decode("utf-8", "replace")
+            except docker_errors.APIError as exc:
+                if attempt == attempts - 1:
+                    return f"(the output could not be read from the engine: {exc})"
+                sleep(0.5)
+        return ""
+
     def migrate(self):
         mig = self.p["migration"]
         rel = self.p["release"]
@@ -980,7 +992,7 @@ class Release:
             except (ReadTimeout, RequestsConnectionError):
                 self.api.kill(created["Id"])
                 code, timed_out = None, True
-            output = self.api.logs(created["Id"], stdout=True, stderr=True).decode("utf-8", "replace")
+            output = self.one_off_output(created["Id"])
         finally:
             self.remove_many([created["Id"]])
         for value in self.secret_values_on_disk(proc):

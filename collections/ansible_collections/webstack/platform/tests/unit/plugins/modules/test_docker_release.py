@@ -33,6 +33,7 @@ class FakeDocker:
         self.exec_results = {}   # argv tuple -> (rc, output)
         self.on_start = {}       # container name -> callable(container) run at start (e.g. make it exit)
         self.logs_text = {}
+        self.logs_errors = 0     # the next N logs() calls fail like a loaded engine (409 "dead or marked for removal")
         self.wait_code = 0
         self._n = 0
 
@@ -112,6 +113,10 @@ class FakeDocker:
         del self.containers_by_name[c["Name"]]
 
     def logs(self, ref, tail=None, stdout=True, stderr=True):
+        if self.logs_errors:
+            self.logs_errors -= 1
+            raise mod.docker_errors.APIError("409 Client Error: can not get logs from container which is dead or "
+                                             "marked for removal")
         return self.logs_text.get(self._get(ref)["Name"], "").encode()
 
     def wait(self, ref, timeout=None):
@@ -412,6 +417,21 @@ def test_migrate_fails_with_the_output_and_masks_secrets(env, capsys, http_port)
     ok = run(env, capsys, action="migrate", release=planned["release"],
              migration={"command": ["migrate", "up"], "process": "web", "timeout": 30})
     assert not ok.get("failed") and ok["exit_code"] == 0
+
+
+def test_migrate_output_survives_an_engine_that_refuses_logs_for_a_moment(env, capsys, http_port, monkeypatch):
+    fake = env["fake"]
+    monkeypatch.setattr(mod, "sleep", lambda seconds: None)
+    planned = run(env, capsys, action="plan", version="2", processes=procs(http_port), secret_values=SECRETS)
+    fake.wait_code, fake.logs_errors = 1, 2
+    fake.logs_text["ut-migrate-blue"] = "ERROR: relation missing\n"
+    res = run(env, capsys, action="migrate", release=planned["release"],
+              migration={"command": ["migrate", "up"], "process": "web", "timeout": 30})
+    assert res["failed"] and "exited with code 1" in res["msg"] and "relation missing" in res["msg"]
+    fake.wait_code, fake.logs_errors = 0, 5  # never readable: the exit code still decides, the output says why
+    ok = run(env, capsys, action="migrate", release=planned["release"],
+             migration={"command": ["migrate", "up"], "process": "web", "timeout": 30})
+    assert not ok.get("failed") and ok["exit_code"] == 0 and "could not be read" in ok["output"]
 
 
 def test_plan_with_switch_switches_in_the_same_run_unless_check_mode_or_noop(env, capsys, http_port):
