@@ -119,26 +119,10 @@ def image_found(ecr, tag):
                      {"registryId": ACCOUNT, "repositoryName": "webstack-t/app", "imageIds": [{"imageTag": tag}]})
 
 
-class Clock:
-    """Replaces the module's `time`: sleep() advances monotonic() instead of waiting."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps = []
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
-def clock(monkeypatch):
-    fake = Clock()
-    monkeypatch.setattr(ecs_rollout, "time", fake)
-    return fake
+def clock(fake_time):
+    """The module's `time` on a fake clock (conftest's fake_time): sleep() advances monotonic() instead of waiting."""
+    return fake_time(ecs_rollout)
 
 
 def args(services, **extra):

@@ -18,27 +18,13 @@ NAT = "nat-0123456789abcdef0"
 EIP = "eipalloc-0123456789abcdef0"
 
 
-class Clock:
-    def __init__(self):
-        self.now, self.sleeps = 0.0, []
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 class _Failed(Exception):
     pass
 
 
 @pytest.fixture
-def net(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(vpc_network, "time", clock)
-    monkeypatch.setattr(waiting, "time", clock)
+def net(monkeypatch, fake_time):
+    clock = fake_time(vpc_network, waiting)
     monkeypatch.setattr(cloud.time, "sleep", lambda _s: None)
     client = boto3.client("ec2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     stub = Stubber(client)
