@@ -34,7 +34,7 @@ INT_MAX = 2147483647
 
 @lru_cache(maxsize=None)
 def argument_specs(role: str) -> dict:
-    return yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))["argument_specs"]
+    return yaml.safe_load((next(ROOT.glob(f"roles/*/{role}")) / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))["argument_specs"]
 
 
 def spec_option(ref: str) -> dict:
@@ -131,7 +131,7 @@ def build(model: dict) -> dict:
     org = model["organization"]
     envs = model["environments"]
     playbooks = model["playbooks"]
-    vault_variables = yaml.safe_load((ROOT / "roles" / "webstack" / "defaults" / "main.yml").read_text())[
+    vault_variables = yaml.safe_load((ROOT / "roles" / "shared" / "webstack" / "defaults" / "main.yml").read_text())[
         "webstack_aws_vault_variables"]
     notify = {"started": "webstack job started", "success": "webstack job succeeded", "error": "webstack job failed"}
     notify_args = {f"notification_templates_{event}": [name] for event, name in notify.items()}

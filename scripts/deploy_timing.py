@@ -65,11 +65,11 @@ def _yaml(path: Path) -> dict:
 
 def load_settings(env: str, root: Path = ROOT) -> dict:
     """The model's inputs for inventory `env`: {key: value}, plus from the application description (app_processes of
-    roles/app/defaults overlaid with the inventory's app.yml) the routed processes' `desired_count` (their `count`) and
+    roles/shared/app/defaults overlaid with the inventory's app.yml) the routed processes' `desired_count` (their `count`) and
     `grace_period` (their `health.grace`, default 30); the largest, i.e. slowest, wins."""
     merged: dict = {}
     for role in sorted({role for role, _var in SETTINGS.values()}):
-        merged.update(_yaml(root / "roles" / role / "defaults" / "main.yml"))
+        merged.update(_yaml(next(root.glob(f"roles/*/{role}")) / "defaults" / "main.yml"))
         merged.update(_yaml(root / "inventories" / env / "group_vars" / "all" / f"{role}.yml"))
     values = {}
     for key, (_role, var) in SETTINGS.items():
@@ -82,7 +82,7 @@ def load_settings(env: str, root: Path = ROOT) -> dict:
         elif isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"inventories/{env}: {var} must be an integer literal for the model, got {value!r}")
         values[key] = value
-    app = _yaml(root / "roles" / "app" / "defaults" / "main.yml")
+    app = _yaml(root / "roles" / "shared" / "app" / "defaults" / "main.yml")
     app.update(_yaml(root / "inventories" / env / "group_vars" / "all" / "app.yml"))
     processes = app.get("app_processes") or []
     web_facing = [p for p in processes if p.get("route") and p.get("port")]

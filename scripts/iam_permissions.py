@@ -222,7 +222,7 @@ def main() -> int:
     args = parser.parse_args()
     per_role = record()
     for role in sorted(per_role):
-        readme = ROOT / "roles" / role / "README.md"
+        readme = next(ROOT.glob(f"roles/*/{role}")) / "README.md"
         missing = missing_from_readme(per_role[role], readme_permissions(readme)) if readme.exists() else []
         print(f"{role}: {len(per_role[role])} actions" + (f"; README lacks {', '.join(missing)}" if missing else ""))
     if args.markdown:

@@ -37,7 +37,7 @@ from pgcontainer import PgContainer  # noqa: E402
 
 SANDBOX_SECRET = ROOT / ".secrets" / "sandbox" / "rds_master_password"
 SANDBOX_DB_USER = "webstack_admin"  # inventories/sandbox/group_vars/all/rds.yml rds_master_username
-SANDBOX_DB_NAME = "webstack"  # roles/rds/defaults rds_database_name
+SANDBOX_DB_NAME = "webstack"  # roles/aws/rds/defaults rds_database_name
 
 # Action-name prefixes of the query/JSON protocols that change state. Everything else (Describe*, List*,
 # Get*, Head*) only reads.

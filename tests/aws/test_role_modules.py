@@ -28,7 +28,7 @@ network_mod = _load(f"{MODULES}/vpc_network.py", "webstack_platform_vpc_network"
 groups_mod = _load(f"{MODULES}/security_groups.py", "webstack_platform_security_groups")
 storage_mod = _load(f"{MODULES}/storage.py", "webstack_platform_storage")
 s3_lock_mod = _load(f"{MODULES}/s3_lock.py", "webstack_platform_s3_lock")
-cidr_filter = _load("roles/vpc/filter_plugins/webstack_cidr.py", "webstack_cidr")
+cidr_filter = _load("roles/aws/vpc/filter_plugins/webstack_cidr.py", "webstack_cidr")
 
 
 @pytest.fixture

@@ -114,7 +114,7 @@ class AwxJob:
             # the controller's paths: its requirements directories first, then the defaults (and the project's
             # roles_path from its ansible.cfg, which the controller reads and keeps)
             "ANSIBLE_COLLECTIONS_PATH": "/runner/requirements_collections:~/.ansible/collections:/usr/share/ansible/collections",
-            "ANSIBLE_ROLES_PATH": "/runner/requirements_roles:roles:~/.ansible/roles:/usr/share/ansible/roles:/etc/ansible/roles",
+            "ANSIBLE_ROLES_PATH": "/runner/requirements_roles:roles/shared:roles/docker:roles/aws:~/.ansible/roles:/usr/share/ansible/roles:/etc/ansible/roles",
             "ANSIBLE_FORCE_COLOR": "False", "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
             "ANSIBLE_PARAMIKO_RECORD_HOST_KEYS": "False", "ANSIBLE_RETRY_FILES_ENABLED": "False",
             "JOB_ID": str(self.job_id), "INVENTORY_ID": "1", "PROJECT_REVISION": extravars["awx_project_revision"],

@@ -14,7 +14,7 @@ def scenarios(names):
 
 
 def run_scenario(name, timeout=900):
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_FORCE_COLOR="0",
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=":".join(str(ROOT / "roles" / layer) for layer in ("shared", "docker", "aws")), ANSIBLE_FORCE_COLOR="0",
                PY_COLORS="0", MOLECULE_NO_LOG="false")
     res = subprocess.run(["molecule", "test", "-s", name], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=timeout)

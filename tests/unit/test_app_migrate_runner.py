@@ -50,7 +50,7 @@ def test_plan_lists_pending_in_name_order_and_changed_checksums():
 def test_settings_defaults_match_the_role_defaults():
     import yaml
 
-    defaults = yaml.safe_load((ROOT / "roles" / "migrations" / "defaults" / "main.yml").read_text())
+    defaults = yaml.safe_load((ROOT / "roles" / "shared" / "migrations" / "defaults" / "main.yml").read_text())
     s = migrate.Settings({})
     assert s.lock_timeout == defaults["migrations_lock_timeout"] == "5s"
     assert s.statement_timeout == defaults["migrations_statement_timeout"] == "5min"

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-ROLES = sorted(p for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir())
+ROLES = sorted(p for p in ROOT.glob("roles/*/*") if (p / "tasks").is_dir())
 VALID_TYPES = {"str", "int", "float", "bool", "list", "dict", "path", "raw", "jsonarg", "json", "bytes", "bits"}
 
 

@@ -24,8 +24,9 @@ SETTINGS = {"health_check_interval": 10, "healthy_threshold": 2, "unhealthy_thre
 def tree(tmp_path):
     """A copy of the role defaults and inventories the model reads."""
     for role in ("alb", "app", "ecs_service", "ecs_release"):
-        (tmp_path / "roles" / role / "defaults").mkdir(parents=True)
-        shutil.copy(ROOT / "roles" / role / "defaults" / "main.yml", tmp_path / "roles" / role / "defaults")
+        defaults = next(ROOT.glob(f"roles/*/{role}")).relative_to(ROOT) / "defaults"
+        (tmp_path / defaults).mkdir(parents=True)
+        shutil.copy(ROOT / defaults / "main.yml", tmp_path / defaults)
     shutil.copytree(ROOT / "inventories", tmp_path / "inventories")
     return tmp_path
 
