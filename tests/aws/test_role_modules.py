@@ -1,5 +1,5 @@
 """Emulator-backed tests of the collection modules used by the network/storage roles (webstack.platform.vpc_network,
-webstack.platform.security_groups, webstack.platform.storage), the deploy lock of role release (webstack.platform.s3_lock) and the CIDR filter of the vpc role. The modules
+webstack.platform.security_groups, webstack.platform.storage), the deploy lock of role release (webstack.platform.s3_lock). The modules
 run in-process (their `main()` with patched module arguments) against the real moto server of the session:
 create, no-op, drift + check mode, repair, bad input, delete."""
 from __future__ import annotations
@@ -28,7 +28,6 @@ network_mod = _load(f"{MODULES}/vpc_network.py", "webstack_platform_vpc_network"
 groups_mod = _load(f"{MODULES}/security_groups.py", "webstack_platform_security_groups")
 storage_mod = _load(f"{MODULES}/storage.py", "webstack_platform_storage")
 s3_lock_mod = _load(f"{MODULES}/s3_lock.py", "webstack_platform_s3_lock")
-cidr_filter = _load("roles/aws/vpc/filter_plugins/webstack_cidr.py", "webstack_cidr")
 
 
 @pytest.fixture
@@ -183,36 +182,6 @@ def test_storage_create_noop_drift_delete(run, moto):
     assert sm.list_secrets()["SecretList"] == []
     assert "unit-storage-bucket" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     assert run(storage_mod, {**STORAGE, "state": "absent"})["changed"] is False
-
-
-# -- CIDR filter ------------------------------------------------------------------------------------------
-ZONES = ["a", "b"]
-
-
-@pytest.mark.parametrize("vpc, tiers, expected", [
-    ("10.0.0.0/16", {"pub": ["10.0.0.0/24", "10.0.1.0/24"]}, []),
-    ("10.0.0.0/33", {"pub": ["10.0.0.0/24", "10.0.1.0/24"]}, ["vpc_cidr"]),
-    ("10.0.0.1/16", {"pub": ["10.0.0.0/24", "10.0.1.0/24"]}, ["vpc_cidr"]),
-    ("8.8.0.0/16", {"pub": ["8.8.0.0/24", "8.8.1.0/24"]}, ["RFC 1918"]),
-    ("10.0.0.0/8", {"pub": ["10.0.0.0/24", "10.0.1.0/24"]}, ["/16 and /24"]),
-    ("10.0.0.0/16", {"pub": ["10.0.0.0/24", "10.1.1.0/24"]}, ["pub: 10.1.1.0/24 is not inside"]),
-    ("10.0.0.0/16", {"pub": ["10.0.0.0/24", "10.0.1.0/24"], "priv": ["10.0.0.0/20", "10.0.32.0/20"]},
-     ["priv: 10.0.0.0/20 overlaps 10.0.0.0/24 of pub"]),
-    ("10.0.0.0/16", {"pub": ["10.0.0.0/24"]}, ["pub needs one CIDR per availability zone"]),
-    ("10.0.0.0/16", {"pub": ["10.0.0.0/24", "banana"]}, ["pub: 'banana'"]),
-])
-def test_cidr_problems(vpc, tiers, expected):
-    problems = cidr_filter.webstack_cidr_problems(vpc, tiers, ZONES)
-    if not expected:
-        assert problems == []
-    for word in expected:
-        assert any(word in p for p in problems), problems
-
-
-def test_cidr_problems_zones():
-    assert any("2 or 3 distinct zones" in p for p in cidr_filter.webstack_cidr_problems("10.0.0.0/16", {}, ["a"]))
-    assert any("2 or 3 distinct zones" in p for p in cidr_filter.webstack_cidr_problems("10.0.0.0/16", {}, ["a", "a"]))
-
 
 
 # -- webstack.platform.s3_lock ----------------------------------------------------------------------------

@@ -1,12 +1,19 @@
 # GPL-3.0-or-later
-"""Filter of the webstack `vpc` role: find problems in the network plan of an inventory (no netaddr needed)."""
+"""The network plan of an inventory checked before any API call (role `vpc`, entry point `validate`; no netaddr needed).
+
+Filters:
+  cidr_problems(vpc_cidr, tiers, azs) -> [messages naming the inventory variable at fault]
+
+`tiers` maps each subnet variable to its CIDRs, e.g. {'vpc_public_subnet_cidrs': [...], ...}; `azs` is the list of
+availability zones (one subnet of every tier per zone).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 
 
-def webstack_cidr_problems(vpc_cidr, tiers, azs):
+def cidr_problems(vpc_cidr, tiers, azs):
     """Return a list of human-readable problems, each naming the inventory variable at fault.
 
     vpc_cidr: the VPC CIDR; tiers: {variable name: [CIDR, ...]}; azs: list of availability zones.
@@ -45,6 +52,8 @@ def webstack_cidr_problems(vpc_cidr, tiers, azs):
     return problems
 
 
-class FilterModule:
+class FilterModule:  # pylint: disable=too-few-public-methods
+    """webstack.platform network-plan filters."""
+
     def filters(self):
-        return {"webstack_cidr_problems": webstack_cidr_problems}
+        return {"cidr_problems": cidr_problems}
