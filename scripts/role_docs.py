@@ -77,9 +77,10 @@ def _text(value) -> str:
 
 
 def _value(value) -> str:
-    """A default or a choice as YAML would write it on one line (strings unquoted, empty string as "")."""
+    """A default or a choice as YAML would write it on one line (strings unquoted, empty string as "", a line break and
+    the blanks around it as one space)."""
     if isinstance(value, str):
-        return _code(value.replace("\n", "\\n")) if value else '`""`'
+        return _code(re.sub(r"\s*\n\s*", " ", value)) if value else '`""`'
     dumped = yaml.safe_dump(value, default_flow_style=True, width=float("inf"), sort_keys=False)
     dumped = dumped.strip()
     if dumped.endswith("\n..."):
