@@ -1,4 +1,4 @@
-"""testinfra checks of role docker_app (stack `mol-app`, proxy on 127.0.0.1:29180): replicas, non-root,
+"""testinfra checks of role docker_release (stack `mol-app`, proxy on 127.0.0.1:29180): replicas, non-root,
 version served through the proxy, ledger; then a blue/green deploy of 2.0.0 and a rollback to 1.0.0
 run through the role (tests/../lifecycle.py) while a bounded load loop checks no request fails."""
 import http.client
@@ -144,7 +144,7 @@ def test_blue_green_deploy_then_rollback_without_failed_requests(host):
 
 @pytest.mark.parametrize("extra,variable", [
     ({"mol_action": "deploy", "mol_app_version": "9.9.9-missing"}, "app_version"),
-    ({"mol_action": "rollback", "docker_app_rollback_to": "0.0.1-never"}, "rollback_to"),
+    ({"mol_action": "rollback", "docker_release_rollback_to": "0.0.1-never"}, "rollback_to"),
 ])
 def test_bad_input_fails_naming_the_variable(host, extra, variable):
     ledger = host.file(f"{STATE}/ledger.json").content_string
