@@ -14,21 +14,11 @@ What differs per service (API operations, field names, error codes, progress, ow
 """
 from __future__ import annotations
 
-import time
-
-try:
-    import botocore
-except ImportError:  # AnsibleAWSModule reports the missing dependency itself
-    pass
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
-
-# Clock and sleep are module-level so unit tests can run the wait loop on a fake clock.
-now = time.monotonic
-sleep = time.sleep
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
+from ansible_collections.webstack.platform.plugins.module_utils.waiter import Waiter
 
 
 class SnapshotService:
@@ -137,19 +127,18 @@ def wait_available(module, service, client, snapshot):
     p = module.params
     owner = p[service.owner_option]
     snapshot_id = snapshot[service.id_key]
-    deadline = now() + p["wait_timeout"]
+    waiter = Waiter(p["wait_timeout"], p["poll_interval"])
     while True:
         status = snapshot.get(service.status_key)
         if status == "available":
             return snapshot
         if status in service.failed_states:
             module.fail_json(msg=f"snapshot {snapshot_id} of {owner} is {status}", snapshot=service.summary(snapshot))
-        if now() >= deadline:
+        if not waiter.sleep():
             module.fail_json(msg=f"snapshot {snapshot_id} of {owner} stuck: status {status}"
                                  f"{service.progress_text(snapshot)} after {p['wait_timeout']} s (wait_timeout); "
                                  "it was left as it is",
                              snapshot=service.summary(snapshot))
-        sleep(max(0, min(p["poll_interval"], deadline - now())))
         current = service.describe(client, snapshot_id)
         if current is None:
             module.fail_json(msg=f"snapshot {snapshot_id} disappeared while waiting for it to become available")
@@ -234,23 +223,34 @@ def run(module, service, client):
     module.exit_json(changed=changed or bool(deleted), snapshot=result_snapshot, deleted=deleted, kept=kept)
 
 
+class SnapshotLayer(Layer):
+    """The module run: the service's options, retries and error message around `run`."""
+
+    service = None
+    retries = {"retries": 10, "delay": 3}
+
+    @classmethod
+    def validate(cls, module):
+        p = module.params
+        if p["keep"] < 0:
+            module.fail_json(msg=f"keep must be 0 (no pruning) or more, got {p['keep']}")
+        if p["wait_timeout"] < 0 or p["poll_interval"] < 0:
+            module.fail_json(msg="wait_timeout and poll_interval must not be negative")
+        if p["prefix"] is None:
+            p["prefix"] = f"{p[cls.service.owner_option]}-"
+        if p["keep"] and not p["prefix"]:
+            module.fail_json(msg="prefix must not be empty when keep is set (it limits which snapshots are pruned)")
+
+    def fail_aws(self, exc, msg, **result):
+        self.module.fail_json_aws(exc, msg=f"Failed to snapshot {self.service.label} {self.p[self.service.owner_option]}")
+
+    def run(self):
+        run(self.module, self.service, self.client(self.service.service))
+
+
 def main(service):
     """The whole module: options, validation, client with the service's retries, run, AWS errors."""
-    module = AnsibleAWSModule(argument_spec=argument_spec(service), supports_check_mode=True)
-    p = module.params
-    owner = p[service.owner_option]
-    if p["keep"] < 0:
-        module.fail_json(msg=f"keep must be 0 (no pruning) or more, got {p['keep']}")
-    if p["wait_timeout"] < 0 or p["poll_interval"] < 0:
-        module.fail_json(msg="wait_timeout and poll_interval must not be negative")
-    if p["prefix"] is None:
-        p["prefix"] = f"{owner}-"
-    if p["keep"] and not p["prefix"]:
-        module.fail_json(msg="prefix must not be empty when keep is set (it limits which snapshots are pruned)")
-    client = module.client(service.service, retry_decorator=AWSRetry.jittered_backoff(
-        catch_extra_error_codes=list(service.retry_codes)))
-    try:
-        run(module, service, client)
-    # botocore is imported when AnsibleAWSModule() has passed (it fails on a missing botocore)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=used-before-assignment
-        module.fail_json_aws(e, msg=f"Failed to snapshot {service.label} {owner}")
+    layer = type(f"{type(service).__name__}Layer", (SnapshotLayer,), {
+        "service": service, "argument_spec": argument_spec(service),
+        "retry_codes": {service.service: service.retry_codes}})
+    layer.main()

@@ -98,33 +98,11 @@ changes:
   returned: always
 """
 
-try:
-    import botocore  # noqa: F401  imported for AnsibleAWSModule's error handling
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
 from ansible.module_utils.common.dict_transformations import snake_dict_to_camel_dict
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.webstack.platform.plugins.module_utils.layer import run_layer
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
+from ansible_collections.webstack.platform.plugins.module_utils.compare import differences
 
 SINGLE_METRIC_KEYS = ("Namespace", "MetricName", "Statistic", "ExtendedStatistic", "Period", "Unit")
-
-
-def _empty(value):
-    return value in (None, [], {}, "")
-
-
-def _same(current, desired):
-    if _empty(desired) and _empty(current):
-        return True
-    if isinstance(desired, dict):
-        return isinstance(current, dict) and all(_same(current.get(k), v) for k, v in desired.items())
-    if isinstance(desired, list):
-        return isinstance(current, list) and len(current) == len(desired) and all(_same(c, d) for c, d in zip(current, desired))
-    if isinstance(desired, (int, float)) and not isinstance(desired, bool) and isinstance(current, (int, float)):
-        return float(current) == float(desired)
-    return current == desired
 
 
 def to_api(alarm, topic_arn):
@@ -144,21 +122,28 @@ def to_api(alarm, topic_arn):
     return api
 
 
-def alarm_differences(current, wanted):
-    return sorted(k for k, v in wanted.items() if not _same(current.get(k), v))
+class Alarms(Layer):
+    label = "alarms"
+    argument_spec = dict(
+        topic_name=dict(type="str", required=True),
+        display_name=dict(type="str", default=""),
+        email_subscriptions=dict(type="list", elements="str", default=[]),
+        prefix=dict(type="str", required=True),
+        alarms=dict(type="list", elements="dict", default=[]),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        tags=dict(type="dict", default={}),
+    )
 
+    def __init__(self, module):
+        super().__init__(module)
+        self.sns = self.client("sns")
+        self.cw = self.client("cloudwatch")
 
-class Alarms:
-    def __init__(self, module, sns, cloudwatch):
-        self.module = module
-        self.p = module.params
-        self.check = module.check_mode
-        self.sns = sns
-        self.cw = cloudwatch
-        self.changes = []
-
-    def change(self, message):
-        self.changes.append(message)
+    @classmethod
+    def validate(cls, module):
+        for alarm in module.params["alarms"]:
+            if not str(alarm.get("alarm_name", "")).startswith(module.params["prefix"]):
+                module.fail_json(msg=f"alarm {alarm.get('alarm_name')!r} is not under the prefix {module.params['prefix']!r}")
 
     def find_topic(self):
         suffix = f":{self.p['topic_name']}"
@@ -230,7 +215,7 @@ class Alarms:
             if existing is None:
                 self.change(f"create alarm {name}")
             else:
-                diffs = alarm_differences(existing, wanted)
+                diffs = differences(existing, wanted)
                 if not diffs:
                     continue
                 self.change(f"update alarm {name}: " + ", ".join(
@@ -267,22 +252,7 @@ class Alarms:
 
 
 def main():
-    argument_spec = dict(
-        topic_name=dict(type="str", required=True),
-        display_name=dict(type="str", default=""),
-        email_subscriptions=dict(type="list", elements="str", default=[]),
-        prefix=dict(type="str", required=True),
-        alarms=dict(type="list", elements="dict", default=[]),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        tags=dict(type="dict", default={}),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    for alarm in module.params["alarms"]:
-        if not str(alarm.get("alarm_name", "")).startswith(module.params["prefix"]):
-            module.fail_json(msg=f"alarm {alarm.get('alarm_name')!r} is not under the prefix {module.params['prefix']!r}")
-    retry = AWSRetry.jittered_backoff(retries=8, delay=2)
-    manager = Alarms(module, module.client("sns", retry_decorator=retry), module.client("cloudwatch", retry_decorator=retry))
-    run_layer(module, manager, "alarms")
+    Alarms.main()
 
 
 if __name__ == "__main__":

@@ -283,7 +283,6 @@ changes:
 
 import json
 import re
-import time
 
 try:
     import botocore  # noqa: F401  imported for AnsibleAWSModule's error handling
@@ -291,10 +290,10 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.webstack.platform.plugins.module_utils.layer import run_layer
-from ansible_collections.webstack.platform.plugins.module_utils.waiting import error_code, retry_on, wait_until
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
+from ansible_collections.webstack.platform.plugins.module_utils.compare import empty as _empty
+from ansible_collections.webstack.platform.plugins.module_utils.compare import same as _same
+from ansible_collections.webstack.platform.plugins.module_utils.waiter import error_code
 
 ASSUME_ECS_TASKS = {
     "Version": "2012-10-17",
@@ -307,25 +306,6 @@ TASK_POLICY_NAME = "webstack-task"
 SCALABLE_DIMENSION = "ecs:service:DesiredCount"
 # Container settings a process may leave out: a revision that still has one of them differs (e.g. a removed command).
 OPTIONAL_CONTAINER_KEYS = ("command", "stopTimeout", "healthCheck")
-
-
-def _empty(value):
-    return value in (None, [], {}, False, "")
-
-
-def _same(current, desired):
-    """Desired (what we set) is contained in current (what AWS returns, with its defaults added)."""
-    if _empty(desired) and _empty(current):
-        return True
-    if isinstance(desired, dict):
-        if not isinstance(current, dict):
-            return False
-        return all(_same(current.get(k), v) for k, v in desired.items())
-    if isinstance(desired, list):
-        if not isinstance(current, list) or len(current) != len(desired):
-            return False
-        return all(_same(c, d) for c, d in zip(current, desired))
-    return current == desired
 
 
 def _by_name(items):
@@ -365,34 +345,26 @@ def execution_policy(secrets, kms_key_arns):
     return {"Version": "2012-10-17", "Statement": statements} if statements else {}
 
 
-class EcsApp:
+class EcsApp(Layer):
+    label = "ECS application layer"
+
     def __init__(self, module):
-        self.module = module
-        self.p = module.params
-        self.check = module.check_mode
-        retry = AWSRetry.jittered_backoff(retries=8, delay=2)
-        self.ecs = module.client("ecs", retry_decorator=retry)
-        self.logs = module.client("logs", retry_decorator=retry)
-        self.iam = module.client("iam", retry_decorator=retry)
-        self.aas = module.client("application-autoscaling", retry_decorator=retry)
-        self.retry = retry
-        self._sm = None
-        self.changes = []
+        super().__init__(module)
+        self.ecs = self.client("ecs")
+        self.logs = self.client("logs")
+        self.iam = self.client("iam")
+        self.aas = self.client("application-autoscaling")
         self.region = self.ecs.meta.region_name
         self.tags = self.p["tags"] or {}
         self.app_secret_arn = ""
 
     @property
     def sm(self):
-        if self._sm is None:
-            self._sm = self.module.client("secretsmanager", retry_decorator=self.retry)
-        return self._sm
+        return self.client("secretsmanager")
 
-    def change(self, message):
-        self.changes.append(message)
-
-    def fail(self, exc, msg):
-        self.module.fail_json_aws(exc, msg=msg)
+    @classmethod
+    def validate(cls, module):
+        validate(module)
 
     # -- names ------------------------------------------------------------------------------------------
     def family(self, proc):
@@ -456,8 +428,8 @@ class EcsApp:
             self.iam.create_service_linked_role(aws_retry=True, AWSServiceName="ecs.amazonaws.com")
         except is_boto3_error_code("InvalidInput"):  # "...has been taken in this account": it exists now
             pass
-        return retry_on(lambda: self.ecs.create_cluster(aws_retry=True, **kwargs), role_missing,
-                        self.p["wait_timeout"], min(self.p["poll_interval"], 5))
+        return self.waiter(interval=min(self.p["poll_interval"], 5)).retry_on(
+            lambda: self.ecs.create_cluster(aws_retry=True, **kwargs), role_missing)
 
     # -- log groups -------------------------------------------------------------------------------------
     def current_log_groups(self):
@@ -904,7 +876,7 @@ class EcsApp:
     def delete_cluster(self, services):
         """Wait until the deleted services have drained (INACTIVE), then delete the cluster, retrying while ECS still
         counts services or tasks in it; both within wait_timeout."""
-        started = time.monotonic()
+        waiter = self.waiter()
         names = [proc["name"] for proc in self.p["processes"]] if services else []
         if names:
             last = {"left": names}
@@ -912,13 +884,12 @@ class EcsApp:
             def drained():
                 last["left"] = self.services_gone(names)
                 return not last["left"]
-            if not wait_until(drained, self.p["wait_timeout"], self.p["poll_interval"]):
+            if not waiter.until(drained):
                 self.module.fail_json(msg=f"ECS services {', '.join(last['left'])} of cluster {self.p['cluster_name']} still "
                                           f"DRAINING after {self.p['wait_timeout']}s (their tasks have not stopped); the "
                                           f"cluster was not deleted. Run the teardown again later.", changes=self.changes)
-        remaining = max(0, self.p["wait_timeout"] - (time.monotonic() - started))
-        retry_on(lambda: self.ecs.delete_cluster(aws_retry=True, cluster=self.p["cluster_name"]),
-                 ("ClusterContainsServicesException", "ClusterContainsTasksException"), remaining, self.p["poll_interval"])
+        waiter.retry_on(lambda: self.ecs.delete_cluster(aws_retry=True, cluster=self.p["cluster_name"]),
+                        ("ClusterContainsServicesException", "ClusterContainsTasksException"))
 
     def absent(self):
         cluster = self.find_cluster()
@@ -1028,51 +999,50 @@ def validate(module):
             module.fail_json(msg=f"secret {secret.get('name')!r} needs a name and a value_from ARN")
 
 
+EcsApp.argument_spec = dict(
+    name=dict(type="str", required=True),
+    cluster_name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    container_insights=dict(type="str", choices=["enabled", "disabled", "enhanced"], default="enabled"),
+    capacity_providers=dict(type="list", elements="str", default=["FARGATE"]),
+    execution_role_name=dict(type="str", required=True),
+    execution_role_managed_policies=dict(type="list", elements="str",
+                                         default=["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]),
+    secrets_kms_key_arns=dict(type="list", elements="str", default=[]),
+    task_role_name=dict(type="str", required=True),
+    task_role_managed_policies=dict(type="list", elements="str", default=[]),
+    task_role_policy=dict(type="dict", default={}),
+    log_group_prefix=dict(type="str", required=True),
+    log_retention_days=dict(type="int", default=30),
+    delete_log_groups=dict(type="bool", default=False),
+    image=dict(type="str"),
+    user=dict(type="str", default="10001"),
+    readonly_root_filesystem=dict(type="bool", default=True),
+    environment=dict(type="dict", default={}),
+    secrets=dict(type="list", elements="dict", default=[], no_log=False),
+    subnets=dict(type="list", elements="str", default=[]),
+    security_groups=dict(type="list", elements="str", default=[]),
+    assign_public_ip=dict(type="bool", default=False),
+    platform_version=dict(type="str", default="LATEST"),
+    cpu_architecture=dict(type="str", choices=["X86_64", "ARM64"], default="X86_64"),
+    minimum_healthy_percent=dict(type="int", default=100),
+    maximum_percent=dict(type="int", default=200),
+    circuit_breaker=dict(type="bool", default=True),
+    enable_execute_command=dict(type="bool", default=False),
+    processes=dict(type="list", elements="dict", default=[]),
+    writable_paths=dict(type="list", elements="str", default=["/tmp"]),
+    app_secret_name=dict(type="str", default=""),
+    app_secret_values=dict(type="dict", default={}, no_log=True),
+    app_secret_kms_key_id=dict(type="str", default=""),
+    app_secret_recovery_window_days=dict(type="int", default=7),
+    tags=dict(type="dict", default={}),
+    wait_timeout=dict(type="int", default=900),
+    poll_interval=dict(type="int", default=15),
+)
+
+
 def main():
-    argument_spec = dict(
-        name=dict(type="str", required=True),
-        cluster_name=dict(type="str", required=True),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        container_insights=dict(type="str", choices=["enabled", "disabled", "enhanced"], default="enabled"),
-        capacity_providers=dict(type="list", elements="str", default=["FARGATE"]),
-        execution_role_name=dict(type="str", required=True),
-        execution_role_managed_policies=dict(type="list", elements="str",
-                                             default=["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]),
-        secrets_kms_key_arns=dict(type="list", elements="str", default=[]),
-        task_role_name=dict(type="str", required=True),
-        task_role_managed_policies=dict(type="list", elements="str", default=[]),
-        task_role_policy=dict(type="dict", default={}),
-        log_group_prefix=dict(type="str", required=True),
-        log_retention_days=dict(type="int", default=30),
-        delete_log_groups=dict(type="bool", default=False),
-        image=dict(type="str"),
-        user=dict(type="str", default="10001"),
-        readonly_root_filesystem=dict(type="bool", default=True),
-        environment=dict(type="dict", default={}),
-        secrets=dict(type="list", elements="dict", default=[], no_log=False),
-        subnets=dict(type="list", elements="str", default=[]),
-        security_groups=dict(type="list", elements="str", default=[]),
-        assign_public_ip=dict(type="bool", default=False),
-        platform_version=dict(type="str", default="LATEST"),
-        cpu_architecture=dict(type="str", choices=["X86_64", "ARM64"], default="X86_64"),
-        minimum_healthy_percent=dict(type="int", default=100),
-        maximum_percent=dict(type="int", default=200),
-        circuit_breaker=dict(type="bool", default=True),
-        enable_execute_command=dict(type="bool", default=False),
-        processes=dict(type="list", elements="dict", default=[]),
-        writable_paths=dict(type="list", elements="str", default=["/tmp"]),
-        app_secret_name=dict(type="str", default=""),
-        app_secret_values=dict(type="dict", default={}, no_log=True),
-        app_secret_kms_key_id=dict(type="str", default=""),
-        app_secret_recovery_window_days=dict(type="int", default=7),
-        tags=dict(type="dict", default={}),
-        wait_timeout=dict(type="int", default=900),
-        poll_interval=dict(type="int", default=15),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    validate(module)
-    app = EcsApp(module)
-    run_layer(module, app, "ECS application layer")
+    EcsApp.main()
 
 
 if __name__ == "__main__":

@@ -219,7 +219,6 @@ elapsed:
 import copy
 import json
 import re
-import time
 
 try:
     import botocore
@@ -227,8 +226,7 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
 
 # Fields of DescribeTaskDefinition's output that RegisterTaskDefinition accepts (tags come separately).
 REGISTRABLE = ("family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions", "volumes",
@@ -288,16 +286,19 @@ def container_image(definition, container):
     return containers[0].get("image") if containers else None
 
 
-class Rollout:
+class Rollout(Layer):
+    label = "ecs_rollout"
+
+    @classmethod
+    def validate(cls, module):
+        if not module.params["services"]:
+            module.fail_json(msg="services must list at least one service")
+        if module.params["wait_timeout"] < 0 or module.params["poll_interval"] < 1 or module.params["keep_revisions"] < 0:
+            module.fail_json(msg="wait_timeout and keep_revisions must be >= 0 and poll_interval >= 1")
+
     def __init__(self, module):
-        self.module = module
-        self.p = module.params
-        self.check = module.check_mode
-        retry = AWSRetry.jittered_backoff(retries=8, delay=2)
-        self.retry = retry
-        self.ecs = module.client("ecs", retry_decorator=retry)
-        self.started = time.monotonic()
-        self.changes = []
+        super().__init__(module)
+        self.ecs = self.client("ecs")
         self.cluster = self.p["cluster"]
         self.plans = {}          # name -> plan dict (becomes the returned services entry)
         self.td_cache = {}       # ARN / family -> described task definition
@@ -314,8 +315,11 @@ class Rollout:
         self.desired_counts = {item["name"]: item.get("desired_count") for item in self.p["services"] if item.get("name")}
 
     # -- helpers ------------------------------------------------------------------------------------
-    def change(self, line):
-        self.changes.append(line)
+    def step(self):
+        return self.changes[-1] if self.changes else "reading the services"
+
+    def fail_aws(self, exc, msg, **result):
+        self.module.fail_json_aws(exc, msg=msg, **self.result())
 
     def result(self, **extra):
         services = {}
@@ -323,7 +327,7 @@ class Rollout:
             services[name] = {k: v for k, v in plan.items() if not k.startswith("_")}
         out = dict(changed=bool(self.changes), changes=self.changes, services=services, rolled_back=self.rolled_back,
                    rollback=self.rollback, deregistered=self.deregistered, missing_images=self.missing_images,
-                   elapsed=round(time.monotonic() - self.started, 1))
+                   elapsed=self.elapsed())
         moved = [(n, p) for n, p in self.plans.items() if p["changed"]]
         if moved or self.deregistered:
             out["diff"] = {
@@ -482,7 +486,7 @@ class Rollout:
                 continue
             region = match.group("region")
             if region not in clients:
-                clients[region] = self.module.client("ecr", retry_decorator=self.retry, region=region)
+                clients[region] = self.client("ecr", region=region)
             image_id = {"imageDigest": match.group("digest")} if match.group("digest") else {"imageTag": match.group("tag")}
             try:
                 clients[region].describe_images(aws_retry=True, registryId=match.group("account"),
@@ -603,7 +607,7 @@ class Rollout:
         about to be rolled back, waiting for them would only delay that)."""
         outcome = {}
         pending = list(targets)
-        deadline = time.monotonic() + self.p["wait_timeout"]
+        waiter = self.waiter()
         last = {}
         while pending:
             found, _failures = self.describe_services(pending)
@@ -626,8 +630,7 @@ class Rollout:
                     outcome[name] = {"rollout_state": "IN_PROGRESS",
                                      "reason": f"not waited for: {', '.join(failed)} failed, rolling back"}
                 break
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if not waiter.sleep():
                 for name in pending:
                     service = last.get(name, {})
                     dep = next((d for d in service.get("deployments") or [] if d.get("id") == targets[name]["deployment"]), None)
@@ -643,7 +646,6 @@ class Rollout:
                         f"not COMPLETED within {self.p['wait_timeout']}s ({progress})"
                         + (f"; events: {' | '.join(events[:3])}" if events else ""))}
                 break
-            time.sleep(max(0.0, min(self.p["poll_interval"], remaining)))
         for name, service in last.items():
             outcome[name].update(events=self.new_events(name, service), running_count=service.get("runningCount", 0),
                                  desired_count=service.get("desiredCount", 0), task_definition=service.get("taskDefinition"))
@@ -790,40 +792,31 @@ class Rollout:
         self.fail(msg)
 
 
-def main():
-    argument_spec = dict(
-        cluster=dict(type="str", required=True),
-        services=dict(type="list", elements="dict", required=True, options=dict(
-            name=dict(type="str", required=True),
-            image=dict(type="str"),
-            task_definition=dict(type="str"),
-            container=dict(type="str"),
-            environment=dict(type="dict"),
-            desired_count=dict(type="int"),
-        )),
-        force_new_deployment=dict(type="bool", default=False),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=600),
-        poll_interval=dict(type="int", default=10),
-        rollback_on_failure=dict(type="bool", default=True),
-        keep_revisions=dict(type="int", default=0),
-        protected_task_definitions=dict(type="list", elements="str", default=[]),
-        tags=dict(type="dict", default={}),
-        verify_image=dict(type="bool", default=True),
-        register_only=dict(type="bool", default=False),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not module.params["services"]:
-        module.fail_json(msg="services must list at least one service")
-    if module.params["wait_timeout"] < 0 or module.params["poll_interval"] < 1 or module.params["keep_revisions"] < 0:
-        module.fail_json(msg="wait_timeout and keep_revisions must be >= 0 and poll_interval >= 1")
-    rollout = Rollout(module)
-    try:
-        rollout.run()
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:  # pylint: disable=used-before-assignment
-        module.fail_json_aws(exc, msg="ecs_rollout: " + (rollout.changes[-1] if rollout.changes else "reading the services"),
-                             **rollout.result())
+Rollout.argument_spec = dict(
+    cluster=dict(type="str", required=True),
+    services=dict(type="list", elements="dict", required=True, options=dict(
+        name=dict(type="str", required=True),
+        image=dict(type="str"),
+        task_definition=dict(type="str"),
+        container=dict(type="str"),
+        environment=dict(type="dict"),
+        desired_count=dict(type="int"),
+    )),
+    force_new_deployment=dict(type="bool", default=False),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=600),
+    poll_interval=dict(type="int", default=10),
+    rollback_on_failure=dict(type="bool", default=True),
+    keep_revisions=dict(type="int", default=0),
+    protected_task_definitions=dict(type="list", elements="str", default=[]),
+    tags=dict(type="dict", default={}),
+    verify_image=dict(type="bool", default=True),
+    register_only=dict(type="bool", default=False),
+)
 
+
+def main():
+    Rollout.main()
 
 if __name__ == "__main__":
     main()

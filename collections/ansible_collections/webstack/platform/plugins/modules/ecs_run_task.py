@@ -148,20 +148,10 @@ run_request:
   type: dict
 """
 
-import time
 import uuid
 
-try:
-    import botocore
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-# Clock and sleep are module-level so unit tests can run the wait loop on a fake clock.
-now = time.monotonic
-sleep = time.sleep
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
+from ansible_collections.webstack.platform.plugins.module_utils.waiter import Waiter
 
 
 def task_id(arn):
@@ -205,13 +195,13 @@ def container_of(task, name):
     return {}
 
 
-def outcome(task, name, started, request):
+def outcome(task, name, waiter, request):
     container = container_of(task, name)
     return {"task_arn": task.get("taskArn", ""), "task_definition": request["taskDefinition"],
             "command": request["overrides"]["containerOverrides"][0]["command"],
             "last_status": task.get("lastStatus", ""), "exit_code": container.get("exitCode"),
             "stopped_reason": task.get("stoppedReason", ""), "stop_code": task.get("stopCode", ""),
-            "container_reason": container.get("reason", ""), "elapsed": round(now() - started, 1),
+            "container_reason": container.get("reason", ""), "elapsed": round(waiter.elapsed(), 1),
             "run_request": request}
 
 
@@ -225,7 +215,7 @@ def run(module, client):
                          last_status="", exit_code=None, stopped_reason="", stop_code="", container_reason="",
                          elapsed=0.0, run_request=request)
 
-    started = now()
+    waiter = Waiter(p["wait_timeout"], p["poll_interval"])
     answer = client.run_task(clientToken=str(uuid.uuid4()), aws_retry=True, **request)
     if answer.get("failures") or not answer.get("tasks"):
         reasons = "; ".join(f"{f.get('arn', '')} {f.get('reason', '')} {f.get('detail', '')}".strip()
@@ -234,22 +224,20 @@ def run(module, client):
                          failures=answer.get("failures", []), run_request=request, changed=False)
     task = answer["tasks"][0]
     arn = task["taskArn"]
-    deadline = started + p["wait_timeout"]
     while task.get("lastStatus") != "STOPPED":
-        if now() >= deadline:
+        if not waiter.sleep():
             client.stop_task(cluster=p["cluster"], task=arn, aws_retry=True,
                              reason=f"webstack: wait_timeout of {p['wait_timeout']} s exceeded")
-            result = outcome(task, p["container"], started, request)
+            result = outcome(task, p["container"], waiter, request)
             module.fail_json(msg=f"task {task_id(arn)} ({command}) did not stop within {p['wait_timeout']} s "
                                  f"(wait_timeout; last status {task.get('lastStatus')}): stopped it",
                              changed=True, **result)
-        sleep(max(0, min(p["poll_interval"], deadline - now())))
         described = client.describe_tasks(cluster=p["cluster"], tasks=[arn], aws_retry=True)
         if described.get("tasks"):
             task = described["tasks"][0]
         # else: MISSING right after RunTask (eventual consistency) -> read again until the deadline
 
-    result = outcome(task, p["container"], started, request)
+    result = outcome(task, p["container"], waiter, request)
     reasons = f"{result['stopped_reason']}; {result['container_reason']}"
     if result["exit_code"] is None:
         module.fail_json(msg=f"task {task_id(arn)} ({command}) stopped without an exit code of container "
@@ -261,7 +249,8 @@ def run(module, client):
     module.exit_json(changed=True, **result)
 
 
-def main():
+class RunTask(Layer):
+    retries = {"retries": 10, "delay": 3}
     argument_spec = dict(
         cluster=dict(type="str", required=True),
         service=dict(type="str", required=True),
@@ -272,20 +261,27 @@ def main():
         wait_timeout=dict(type="int", default=900),
         poll_interval=dict(type="int", default=5),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    p = module.params
-    p["container"] = p["container"] or p["service"]
-    if not p["command"]:
-        module.fail_json(msg="command must not be empty")
-    if len(p["started_by"]) > 36:
-        module.fail_json(msg=f"started_by must be at most 36 characters (ECS limit), got {len(p['started_by'])}")
-    if p["wait_timeout"] < 0 or p["poll_interval"] < 0:
-        module.fail_json(msg="wait_timeout and poll_interval must not be negative")
-    client = module.client("ecs", retry_decorator=AWSRetry.jittered_backoff())
-    try:
-        run(module, client)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg=f"Failed to run a task of service {p['service']} in cluster {p['cluster']}")
+
+    @classmethod
+    def validate(cls, module):
+        p = module.params
+        p["container"] = p["container"] or p["service"]
+        if not p["command"]:
+            module.fail_json(msg="command must not be empty")
+        if len(p["started_by"]) > 36:
+            module.fail_json(msg=f"started_by must be at most 36 characters (ECS limit), got {len(p['started_by'])}")
+        if p["wait_timeout"] < 0 or p["poll_interval"] < 0:
+            module.fail_json(msg="wait_timeout and poll_interval must not be negative")
+
+    def fail_aws(self, exc, msg, **result):
+        self.module.fail_json_aws(exc, msg=f"Failed to run a task of service {self.p['service']} in cluster {self.p['cluster']}")
+
+    def run(self):
+        run(self.module, self.client("ecs"))
+
+
+def main():
+    RunTask.main()
 
 
 if __name__ == "__main__":

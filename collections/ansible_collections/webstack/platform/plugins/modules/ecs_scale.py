@@ -82,15 +82,7 @@ changes:
   returned: always
 """
 
-import time
-
-try:
-    import botocore  # noqa: F401  imported for AnsibleAWSModule's error handling
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
 
 DIMENSION = "ecs:service:DesiredCount"
 SUSPENDED = {"DynamicScalingInSuspended": True, "DynamicScalingOutSuspended": True, "ScheduledScalingSuspended": True}
@@ -117,68 +109,68 @@ def settled(service, desired):
     return running >= desired and not pending
 
 
-def main():
-    module = AnsibleAWSModule(argument_spec=dict(
+class Scale(Layer):
+    label = "ecs_scale"
+    argument_spec = dict(
         cluster=dict(type="str", required=True),
         services=dict(type="list", elements="dict", required=True),
         autoscaling=dict(type="str", choices=["keep", "suspend", "resume"], default="keep"),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600),
         poll_interval=dict(type="int", default=10),
-    ), supports_check_mode=True)
-    p, check = module.params, module.check_mode
-    started = time.monotonic()
-    retry = AWSRetry.jittered_backoff(retries=8, delay=2)
-    ecs = module.client("ecs", retry_decorator=retry)
-    aas = module.client("application-autoscaling", retry_decorator=retry)
-    cluster = p["cluster"]
-    wanted = {}
-    for item in p["services"]:
-        if not item.get("name"):
-            module.fail_json(msg="services: every item needs a name")
-        count = item.get("desired_count")
-        if count is not None and (not str(count).isdigit()):
-            module.fail_json(msg=f"services: {item['name']}: desired_count must be a whole number >= 0, got {count!r}")
-        wanted[item["name"]] = None if count is None else int(count)
-    names = list(wanted)
-    changes = []
-    try:
+    )
+
+    @classmethod
+    def validate(cls, module):
+        for item in module.params["services"]:
+            if not item.get("name"):
+                module.fail_json(msg="services: every item needs a name")
+            count = item.get("desired_count")
+            if count is not None and (not str(count).isdigit()):
+                module.fail_json(msg=f"services: {item['name']}: desired_count must be a whole number >= 0, got {count!r}")
+
+    def step(self):
+        return self.changes[-1] if self.changes else "reading the services"
+
+    def set_suspension(self, state, label):
+        for name in self.names:
+            target = self.targets.get(self.rid[name])
+            if target is None:
+                continue
+            current = {k: bool((target.get("SuspendedState") or {}).get(k)) for k in state}
+            if current != state:
+                self.change(f"{label} autoscaling of {name}", self.aas.register_scalable_target, aws_retry=True,
+                            ServiceNamespace="ecs", ResourceId=self.rid[name], ScalableDimension=DIMENSION,
+                            SuspendedState=state)
+
+    def run(self):
+        p, cluster = self.p, self.p["cluster"]
+        wanted = {i["name"]: None if i.get("desired_count") is None else int(i["desired_count"]) for i in p["services"]}
+        ecs = self.client("ecs")
+        self.aas = self.client("application-autoscaling")
+        self.names = names = list(wanted)
         found = describe(ecs, cluster, names)
         missing = [n for n in names if n not in found]
         if missing:
-            module.fail_json(msg=f"service(s) not found (ACTIVE) in cluster {cluster}: {', '.join(missing)}", changed=False)
-        rid = {n: f"service/{cluster_name(cluster)}/{n}" for n in names}
-        targets = {}
-        res = aas.describe_scalable_targets(aws_retry=True, ServiceNamespace="ecs", ResourceIds=list(rid.values()),
-                                            ScalableDimension=DIMENSION)
+            self.fail(f"service(s) not found (ACTIVE) in cluster {cluster}: {', '.join(missing)}", changed=False)
+        self.rid = rid = {n: f"service/{cluster_name(cluster)}/{n}" for n in names}
+        self.targets = {}
+        res = self.aas.describe_scalable_targets(aws_retry=True, ServiceNamespace="ecs", ResourceIds=list(rid.values()),
+                                                 ScalableDimension=DIMENSION)
         for target in res.get("ScalableTargets", []):
-            targets[target["ResourceId"]] = target
+            self.targets[target["ResourceId"]] = target
         out = {n: {"previous": found[n].get("desiredCount", 0),
                    "desired_count": found[n].get("desiredCount", 0) if wanted[n] is None else wanted[n],
                    "running_count": found[n].get("runningCount", 0),
-                   "min_capacity": (targets.get(rid[n]) or {}).get("MinCapacity", 0)} for n in names}
-
-        def set_suspension(state, label):
-            for name in names:
-                target = targets.get(rid[name])
-                if target is None:
-                    continue
-                current = {k: bool((target.get("SuspendedState") or {}).get(k)) for k in state}
-                if current != state:
-                    changes.append(f"{label} autoscaling of {name}")
-                    if not check:
-                        aas.register_scalable_target(aws_retry=True, ServiceNamespace="ecs", ResourceId=rid[name],
-                                                     ScalableDimension=DIMENSION, SuspendedState=state)
-
+                   "min_capacity": (self.targets.get(rid[n]) or {}).get("MinCapacity", 0)} for n in names}
         if p["autoscaling"] == "suspend":
-            set_suspension(SUSPENDED, "suspend")
+            self.set_suspension(SUSPENDED, "suspend")
         for name in names:
             if wanted[name] is not None and found[name].get("desiredCount", 0) != wanted[name]:
-                changes.append(f"scale {name} from {found[name].get('desiredCount', 0)} to {wanted[name]} task(s)")
-                if not check:
-                    ecs.update_service(aws_retry=True, cluster=cluster, service=name, desiredCount=wanted[name])
-        if p["wait"] and not check:
-            deadline = time.monotonic() + p["wait_timeout"]
+                self.change(f"scale {name} from {found[name].get('desiredCount', 0)} to {wanted[name]} task(s)",
+                            ecs.update_service, aws_retry=True, cluster=cluster, service=name, desiredCount=wanted[name])
+        if p["wait"] and not self.check:
+            waiter = self.waiter()
             pending = [n for n in names if wanted[n] is not None]
             while pending:
                 now = describe(ecs, cluster, pending)
@@ -187,19 +179,18 @@ def main():
                     out[name]["running_count"] = service.get("runningCount", 0)
                     if settled(service, wanted[name]):
                         pending.remove(name)
-                if not pending:
-                    break
-                if time.monotonic() >= deadline:
-                    module.fail_json(msg=f"services {', '.join(pending)} of cluster {cluster} did not reach their task count "
-                                         f"within {p['wait_timeout']}s: " + ", ".join(
-                                             f"{n} {out[n]['running_count']} running of {wanted[n]} wanted" for n in pending),
-                                     changed=bool(changes), changes=changes, services=out)
-                time.sleep(max(0.0, min(p["poll_interval"], deadline - time.monotonic())))
+                if pending and not waiter.sleep():
+                    self.fail(f"services {', '.join(pending)} of cluster {cluster} did not reach their task count "
+                              f"within {p['wait_timeout']}s: " + ", ".join(
+                                  f"{n} {out[n]['running_count']} running of {wanted[n]} wanted" for n in pending),
+                              changed=self.changed, changes=self.changes, services=out)
         if p["autoscaling"] == "resume":
-            set_suspension(RESUMED, "resume")
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:  # pylint: disable=used-before-assignment
-        module.fail_json_aws(exc, msg="ecs_scale: " + (changes[-1] if changes else "reading the services"), changes=changes)
-    module.exit_json(changed=bool(changes), changes=changes, services=out, elapsed=round(time.monotonic() - started, 1))
+            self.set_suspension(RESUMED, "resume")
+        return {"services": out, "elapsed": self.elapsed()}
+
+
+def main():
+    Scale.main()
 
 
 if __name__ == "__main__":

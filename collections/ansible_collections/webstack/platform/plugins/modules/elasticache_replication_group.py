@@ -145,16 +145,6 @@ options:
       - Apply modifications now rather than in the next maintenance window.
     type: bool
     default: true
-  tags:
-    description:
-      - Tags of the group. Unset means tags are not managed.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description:
-      - Remove tags not listed in O(tags).
-    type: bool
-    default: true
   wait:
     description:
       - Wait until the group is V(available) (O(state=present)) or gone (O(state=absent)).
@@ -182,6 +172,7 @@ notes:
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
+  - amazon.aws.tags
   - amazon.aws.boto3
 """
 
@@ -293,7 +284,6 @@ unverified:
 """
 
 import re
-import time
 
 try:
     import botocore
@@ -303,11 +293,11 @@ except ImportError:
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
+from ansible_collections.webstack.platform.plugins.module_utils.waiter import Waiter
 
 # ElastiCache AUTH tokens: 16-128 printable characters, the only special ones !&#$^<>-.
 AUTH_TOKEN = re.compile(r"^[A-Za-z0-9!&#$^<>-]{16,128}$")
@@ -363,7 +353,8 @@ def get_tags(client, arn):
 
 def wait_for(module, client, group_id, target):
     """Poll until the group is available (target='available') or gone (target='absent')."""
-    deadline = time.time() + module.params["wait_timeout"]
+    waiter = Waiter(module.params["wait_timeout"],
+                    POLL_DELAY if module.params.get("poll_interval") is None else module.params["poll_interval"])
     while True:
         group = describe_group(client, group_id)
         if target == "absent" and group is None:
@@ -375,12 +366,11 @@ def wait_for(module, client, group_id, target):
         if group is not None and group.get("Status") in ("create-failed",):
             module.fail_json(msg=f"Replication group {group_id} is in status {group['Status']}",
                              replication_group=camel_dict_to_snake_dict(group))
-        if time.time() >= deadline:
+        if not waiter.sleep():
             raise WaitTimeout(
                 f"Timed out after {module.params['wait_timeout']}s waiting for replication group {group_id} "
                 f"to become {target} (last status: {group.get('Status') if group else 'absent'})"
             )
-        time.sleep(POLL_DELAY if module.params.get("poll_interval") is None else module.params["poll_interval"])
 
 
 def current_view(group, member):
@@ -706,49 +696,64 @@ def ensure_absent(module, client):
                      unverified=[], diff=diff)
 
 
+class ReplicationGroup(Layer):
+    """The module run: validation, the client with BUSY retried, the group's state; the functions above exit."""
+
+    retries = {"retries": 10, "delay": 3}
+    retry_codes = {"elasticache": BUSY}
+
+    @classmethod
+    def validate(cls, module):
+        validate(module)
+
+    def run(self):
+        client = self.client("elasticache")
+        try:
+            if self.p["state"] == "present":
+                ensure_present(self.module, client)
+            else:
+                ensure_absent(self.module, client)
+        except WaitTimeout as e:
+            self.fail(str(e))
+
+    def fail_aws(self, exc, msg, **result):
+        self.module.fail_json_aws(exc, msg=f"Failed to manage replication group {self.p['replication_group_id']}")
+
+
+ReplicationGroup.argument_spec = dict(
+    replication_group_id=dict(type="str", required=True, aliases=["name"]),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    description=dict(type="str"),
+    engine=dict(type="str", choices=["redis", "valkey"]),
+    engine_version=dict(type="str"),
+    cache_node_type=dict(type="str"),
+    num_cache_clusters=dict(type="int"),
+    automatic_failover=dict(type="bool"),
+    multi_az=dict(type="bool"),
+    cache_subnet_group_name=dict(type="str"),
+    security_group_ids=dict(type="list", elements="str"),
+    cache_parameter_group_name=dict(type="str"),
+    port=dict(type="int"),
+    at_rest_encryption=dict(type="bool"),
+    kms_key_id=dict(type="str"),
+    transit_encryption=dict(type="bool"),
+    auth_token=dict(type="str", no_log=True),
+    auth_token_update_strategy=dict(type="str", choices=["ROTATE", "SET", "DELETE"]),
+    snapshot_retention_limit=dict(type="int"),
+    snapshot_window=dict(type="str"),
+    preferred_maintenance_window=dict(type="str"),
+    final_snapshot_identifier=dict(type="str"),
+    apply_immediately=dict(type="bool", default=True),
+    tags=dict(type="dict", aliases=["resource_tags"]),
+    purge_tags=dict(type="bool", default=True),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=1800),
+    poll_interval=dict(type="int"),
+)
+
+
 def main():
-    argument_spec = dict(
-        replication_group_id=dict(type="str", required=True, aliases=["name"]),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        description=dict(type="str"),
-        engine=dict(type="str", choices=["redis", "valkey"]),
-        engine_version=dict(type="str"),
-        cache_node_type=dict(type="str"),
-        num_cache_clusters=dict(type="int"),
-        automatic_failover=dict(type="bool"),
-        multi_az=dict(type="bool"),
-        cache_subnet_group_name=dict(type="str"),
-        security_group_ids=dict(type="list", elements="str"),
-        cache_parameter_group_name=dict(type="str"),
-        port=dict(type="int"),
-        at_rest_encryption=dict(type="bool"),
-        kms_key_id=dict(type="str"),
-        transit_encryption=dict(type="bool"),
-        auth_token=dict(type="str", no_log=True),
-        auth_token_update_strategy=dict(type="str", choices=["ROTATE", "SET", "DELETE"]),
-        snapshot_retention_limit=dict(type="int"),
-        snapshot_window=dict(type="str"),
-        preferred_maintenance_window=dict(type="str"),
-        final_snapshot_identifier=dict(type="str"),
-        apply_immediately=dict(type="bool", default=True),
-        tags=dict(type="dict", aliases=["resource_tags"]),
-        purge_tags=dict(type="bool", default=True),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=1800),
-        poll_interval=dict(type="int"),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    validate(module)
-    client = module.client("elasticache", retry_decorator=AWSRetry.jittered_backoff(catch_extra_error_codes=list(BUSY)))
-    try:
-        if module.params["state"] == "present":
-            ensure_present(module, client)
-        else:
-            ensure_absent(module, client)
-    except WaitTimeout as e:
-        module.fail_json(msg=str(e))
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg=f"Failed to manage replication group {module.params['replication_group_id']}")
+    ReplicationGroup.main()
 
 
 if __name__ == "__main__":

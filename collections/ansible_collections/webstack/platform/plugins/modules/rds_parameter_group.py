@@ -62,16 +62,6 @@ options:
     type: str
     choices: [immediate, pending-reboot]
     default: immediate
-  tags:
-    description:
-      - Tags. Unset means tags are not managed.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description:
-      - Remove tags not listed in O(tags).
-    type: bool
-    default: true
 notes:
   - Supports check mode and diff mode.
   - "IAM permissions: C(rds:CreateDBParameterGroup), C(rds:DescribeDBParameterGroups),
@@ -81,6 +71,7 @@ notes:
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
+  - amazon.aws.tags
   - amazon.aws.boto3
 """
 
@@ -135,19 +126,14 @@ changes:
   elements: str
 """
 
-try:
-    import botocore
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import paginated_query_with_retries
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
 
 NOT_FOUND = ("DBParameterGroupNotFound", "DBParameterGroupNotFoundFault")
 BATCH = 20  # ModifyDBParameterGroup / ResetDBParameterGroup accept at most 20 parameters
@@ -174,9 +160,7 @@ def describe_parameters(client, name, source=None):
     kwargs = {"DBParameterGroupName": name}
     if source:
         kwargs["Source"] = source
-    paginator = client.get_paginator("describe_db_parameters")
-    result = AWSRetry.jittered_backoff()(paginator.paginate(**kwargs).build_full_result)()
-    return result.get("Parameters", [])
+    return paginated_query_with_retries(client, "describe_db_parameters", **kwargs).get("Parameters", [])
 
 
 def user_parameters(parameters):
@@ -310,7 +294,11 @@ def ensure_absent(module, client):
     module.exit_json(changed=True, parameter_group={}, changes=["state"], diff=diff)
 
 
-def main():
+class ParameterGroup(Layer):
+    """The module run: the client with InvalidDBParameterGroupState retried, the group's state (the functions exit)."""
+
+    retries = {"retries": 10, "delay": 3}
+    retry_codes = {"rds": ("InvalidDBParameterGroupState",)}
     argument_spec = dict(
         name=dict(type="str", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -322,16 +310,16 @@ def main():
         tags=dict(type="dict", aliases=["resource_tags"]),
         purge_tags=dict(type="bool", default=True),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    client = module.client("rds", retry_decorator=AWSRetry.jittered_backoff(
-        catch_extra_error_codes=["InvalidDBParameterGroupState"]))
-    try:
-        if module.params["state"] == "present":
-            ensure_present(module, client)
-        else:
-            ensure_absent(module, client)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg=f"Failed to manage DB parameter group {module.params['name']}")
+
+    def run(self):
+        (ensure_present if self.p["state"] == "present" else ensure_absent)(self.module, self.client("rds"))
+
+    def fail_aws(self, exc, msg, **result):
+        self.module.fail_json_aws(exc, msg=f"Failed to manage DB parameter group {self.p['name']}")
+
+
+def main():
+    ParameterGroup.main()
 
 
 if __name__ == "__main__":

@@ -143,10 +143,8 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
-from ansible_collections.webstack.platform.plugins.module_utils.waiting import retry_on
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
 
 
 def _tags_of(resource):
@@ -210,15 +208,20 @@ def describe_rule(rule):
     return f"{proto}/{ports} {kind} {value}"
 
 
-def main():
-    rule = dict(
-        protocol=dict(type="str", default="tcp"),
-        from_port=dict(type="int"),
-        to_port=dict(type="int"),
-        cidrs=dict(type="list", elements="str", default=[]),
-        groups=dict(type="list", elements="str", default=[]),
-        description=dict(type="str"),
-    )
+RULE = dict(
+    protocol=dict(type="str", default="tcp"),
+    from_port=dict(type="int"),
+    to_port=dict(type="int"),
+    cidrs=dict(type="list", elements="str", default=[]),
+    groups=dict(type="list", elements="str", default=[]),
+    description=dict(type="str"),
+)
+
+
+class SecurityGroups(Layer):
+    label = "security groups"
+    retries = {"retries": 10, "delay": 3}
+    retry_codes = {"ec2": ("InvalidGroup.NotFound",)}
     argument_spec = dict(
         vpc_id=dict(type="str", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -226,135 +229,143 @@ def main():
             name=dict(type="str", required=True),
             key=dict(type="str"),
             description=dict(type="str", required=True),
-            ingress=dict(type="list", elements="dict", default=[], options=rule),
-            egress=dict(type="list", elements="dict", default=[], options=rule),
+            ingress=dict(type="list", elements="dict", default=[], options=RULE),
+            egress=dict(type="list", elements="dict", default=[], options=RULE),
         )),
         tags=dict(type="dict", default={}),
         wait_timeout=dict(type="int", default=1200),
         poll_interval=dict(type="int", default=15),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff(
-        retries=10, catch_extra_error_codes=["InvalidGroup.NotFound"]))
-    params = module.params
-    check = module.check_mode
-    changes = []
-    before, after = {}, {}
-    names = [g["name"] for g in params["groups"]]
-    known = set(names)
-    for group in params["groups"]:
-        for direction in ("ingress", "egress"):
-            for spec in group[direction]:
-                unknown = [g for g in spec.get("groups") or [] if g not in known]
-                if unknown:
-                    module.fail_json(msg=f"group {group['name']}: {direction} rule names groups outside the set: {unknown}")
-                if str(spec.get("protocol")) not in ("-1", "all") and spec.get("from_port") is None:
-                    module.fail_json(msg=f"group {group['name']}: {direction} rule needs from_port")
 
-    def call(method, **kwargs):
+    @classmethod
+    def validate(cls, module):
+        known = {g["name"] for g in module.params["groups"]}
+        for group in module.params["groups"]:
+            for direction in ("ingress", "egress"):
+                for spec in group[direction]:
+                    unknown = [g for g in spec.get("groups") or [] if g not in known]
+                    if unknown:
+                        module.fail_json(msg=f"group {group['name']}: {direction} rule names groups outside the set: {unknown}")
+                    if str(spec.get("protocol")) not in ("-1", "all") and spec.get("from_port") is None:
+                        module.fail_json(msg=f"group {group['name']}: {direction} rule needs from_port")
+
+    def __init__(self, module):
+        super().__init__(module)
+        self.ec2 = self.client("ec2")
+        self.names = [g["name"] for g in self.p["groups"]]
+        self.by_name = self.name_to_id = self.id_to_name = None
+
+    def call(self, method, **kwargs):
         try:
-            return getattr(ec2, method)(aws_retry=True, **kwargs)
+            return getattr(self.ec2, method)(aws_retry=True, **kwargs)
         except Exception as e:  # pylint: disable=broad-except
-            module.fail_json_aws(e, msg=f"{method} failed", changes=changes)
+            self.fail_aws(e, f"{method} failed")
 
-    existing = call("describe_security_groups", Filters=[{"Name": "vpc-id", "Values": [params["vpc_id"]]},
-                                                          {"Name": "group-name", "Values": names}])["SecurityGroups"]
-    by_name = {g["GroupName"]: g for g in existing}
-    name_to_id = {n: g["GroupId"] for n, g in by_name.items()}
-    id_to_name = {v: k for k, v in name_to_id.items()}
+    def read(self):
+        existing = self.call("describe_security_groups", Filters=[{"Name": "vpc-id", "Values": [self.p["vpc_id"]]},
+                                                                   {"Name": "group-name", "Values": self.names}])["SecurityGroups"]
+        self.by_name = {g["GroupName"]: g for g in existing}
+        self.name_to_id = {n: g["GroupId"] for n, g in self.by_name.items()}
 
-    if params["state"] == "absent":
+    def absent(self):
+        self.read()
+        by_name, p = self.by_name, self.p
         # Revoke cross references first, then delete.
-        for name in names:
+        for name in self.names:
             group = by_name.get(name)
             if not group:
                 continue
-            changes.append(f"delete security group {name} ({group['GroupId']})")
-            if check:
+            self.change(f"delete security group {name} ({group['GroupId']})")
+            if self.check:
                 continue
             if group.get("IpPermissions"):
-                call("revoke_security_group_ingress", GroupId=group["GroupId"],
-                     IpPermissions=to_permissions(flatten(group["IpPermissions"], {}), {}))
+                self.call("revoke_security_group_ingress", GroupId=group["GroupId"],
+                          IpPermissions=to_permissions(flatten(group["IpPermissions"], {}), {}))
             if group.get("IpPermissionsEgress"):
-                call("revoke_security_group_egress", GroupId=group["GroupId"],
-                     IpPermissions=to_permissions(flatten(group["IpPermissionsEgress"], {}), {}))
-        if not check:
-            for name in names:
+                self.call("revoke_security_group_egress", GroupId=group["GroupId"],
+                          IpPermissions=to_permissions(flatten(group["IpPermissionsEgress"], {}), {}))
+        if not self.check:
+            for name in self.names:
                 if name in by_name:
                     group_id = by_name[name]["GroupId"]
                     try:
-                        retry_on(lambda gid=group_id: ec2.delete_security_group(aws_retry=True, GroupId=gid),
-                                 ("DependencyViolation",), params["wait_timeout"], params["poll_interval"])
+                        self.waiter().retry_on(lambda gid=group_id: self.ec2.delete_security_group(aws_retry=True, GroupId=gid),
+                                               ("DependencyViolation",))
                     except is_boto3_error_code("InvalidGroup.NotFound"):
                         pass
                     except Exception as e:  # pylint: disable=broad-except
-                        module.fail_json_aws(e, msg=f"delete_security_group {name} ({group_id}) failed (still in use after "
-                                                    f"{params['wait_timeout']}s?)", changes=changes)
-        module.exit_json(changed=bool(changes), changes=changes)
+                        self.fail_aws(e, f"delete_security_group {name} ({group_id}) failed (still in use after "
+                                         f"{p['wait_timeout']}s?)")
+        return {}
 
-    tags = dict(params["tags"] or {})
-    for group in params["groups"]:
-        name = group["name"]
-        if name in by_name:
-            current = _tags_of(by_name[name])
-            missing = {k: str(v) for k, v in dict(tags, Name=name).items() if current.get(k) != str(v)}
-            if missing:
-                changes.append(f"tag {name}: {sorted(missing)}")
-                if not check:
-                    call("create_tags", Resources=[by_name[name]["GroupId"]],
-                         Tags=[{"Key": k, "Value": v} for k, v in missing.items()])
-            continue
-        changes.append(f"create security group {name}")
-        if check:
-            name_to_id[name] = f"sg-(new {name})"
+    def ensure_groups(self):
+        by_name, name_to_id, tags = self.by_name, self.name_to_id, dict(self.p["tags"] or {})
+        for group in self.p["groups"]:
+            name = group["name"]
+            if name in by_name:
+                current = _tags_of(by_name[name])
+                missing = {k: str(v) for k, v in dict(tags, Name=name).items() if current.get(k) != str(v)}
+                if missing:
+                    self.change(f"tag {name}: {sorted(missing)}", self.call, "create_tags", Resources=[by_name[name]["GroupId"]],
+                                Tags=[{"Key": k, "Value": v} for k, v in missing.items()])
+                continue
+            self.change(f"create security group {name}")
+            if self.check:
+                name_to_id[name] = f"sg-(new {name})"
+            else:
+                name_to_id[name] = self.call(
+                    "create_security_group", GroupName=name, Description=group["description"], VpcId=self.p["vpc_id"],
+                    TagSpecifications=[{"ResourceType": "security-group",
+                                        "Tags": [{"Key": k, "Value": str(v)} for k, v in dict(tags, Name=name).items()]}])["GroupId"]
             by_name[name] = {"GroupId": name_to_id[name], "IpPermissions": [],
                              "IpPermissionsEgress": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}
-            continue
-        created = call("create_security_group", GroupName=name, Description=group["description"], VpcId=params["vpc_id"],
-                       TagSpecifications=[{"ResourceType": "security-group",
-                                           "Tags": [{"Key": k, "Value": str(v)} for k, v in dict(tags, Name=name).items()]}])
-        name_to_id[name] = created["GroupId"]
-        by_name[name] = {"GroupId": created["GroupId"], "IpPermissions": [],
-                         "IpPermissionsEgress": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}
-    id_to_name = {v: k for k, v in name_to_id.items()}
+        self.id_to_name = {v: k for k, v in name_to_id.items()}
 
-    for group in params["groups"]:
-        name = group["name"]
-        current_group = by_name[name]
-        for direction, key in (("ingress", "IpPermissions"), ("egress", "IpPermissionsEgress")):
-            current = flatten(current_group.get(key), id_to_name)
-            wanted = wanted_rules(group[direction])
-            add, remove = wanted - current, current - wanted
-            if not add and not remove:
-                continue
-            before.setdefault(name, {})[direction] = sorted(describe_rule(r) for r in current)
-            after.setdefault(name, {})[direction] = sorted(describe_rule(r) for r in wanted)
-            for r in sorted(remove, key=str):
-                changes.append(f"{name}: revoke {direction} {describe_rule(r)}")
-            for r in sorted(add, key=str):
-                changes.append(f"{name}: authorize {direction} {describe_rule(r)}")
-            if check:
-                continue
-            group_id = current_group["GroupId"]
-            if remove:
-                call(f"revoke_security_group_{direction}", GroupId=group_id,
-                     IpPermissions=to_permissions(remove, {**name_to_id, **{v: v for v in id_to_name}}))
-            if add:
-                descriptions = {}
-                for spec in group[direction]:
-                    for r in wanted_rules([spec]):
-                        if spec.get("description"):
-                            descriptions[r] = spec["description"]
-                perms = to_permissions(add, name_to_id)
-                for r, perm in zip(sorted(add, key=str), perms):
-                    if r in descriptions:
-                        for rng in perm.get("IpRanges", []) + perm.get("UserIdGroupPairs", []):
-                            rng["Description"] = descriptions[r]
-                call(f"authorize_security_group_{direction}", GroupId=group_id, IpPermissions=perms)
+    def ensure_rules(self, group, direction, key):
+        name, name_to_id, id_to_name = group["name"], self.name_to_id, self.id_to_name
+        current_group = self.by_name[name]
+        current = flatten(current_group.get(key), id_to_name)
+        wanted = wanted_rules(group[direction])
+        add, remove = wanted - current, current - wanted
+        if not add and not remove:
+            return
+        self.before.setdefault(name, {})[direction] = sorted(describe_rule(r) for r in current)
+        self.after.setdefault(name, {})[direction] = sorted(describe_rule(r) for r in wanted)
+        for r in sorted(remove, key=str):
+            self.change(f"{name}: revoke {direction} {describe_rule(r)}")
+        for r in sorted(add, key=str):
+            self.change(f"{name}: authorize {direction} {describe_rule(r)}")
+        if self.check:
+            return
+        group_id = current_group["GroupId"]
+        if remove:
+            self.call(f"revoke_security_group_{direction}", GroupId=group_id,
+                      IpPermissions=to_permissions(remove, {**name_to_id, **{v: v for v in id_to_name}}))
+        if add:
+            descriptions = {}
+            for spec in group[direction]:
+                for r in wanted_rules([spec]):
+                    if spec.get("description"):
+                        descriptions[r] = spec["description"]
+            perms = to_permissions(add, name_to_id)
+            for r, perm in zip(sorted(add, key=str), perms):
+                if r in descriptions:
+                    for rng in perm.get("IpRanges", []) + perm.get("UserIdGroupPairs", []):
+                        rng["Description"] = descriptions[r]
+            self.call(f"authorize_security_group_{direction}", GroupId=group_id, IpPermissions=perms)
 
-    ids = {g["key"]: name_to_id[g["name"]] for g in params["groups"] if g.get("key")}
-    module.exit_json(changed=bool(changes), changes=changes, group_ids=name_to_id, ids=ids,
-                     diff={"before": before, "after": after})
+    def present(self):
+        self.read()
+        self.ensure_groups()
+        for group in self.p["groups"]:
+            for direction, key in (("ingress", "IpPermissions"), ("egress", "IpPermissionsEgress")):
+                self.ensure_rules(group, direction, key)
+        ids = {g["key"]: self.name_to_id[g["name"]] for g in self.p["groups"] if g.get("key")}
+        return {"group_ids": self.name_to_id, "ids": ids}
+
+
+def main():
+    SecurityGroups.main()
 
 
 if __name__ == "__main__":

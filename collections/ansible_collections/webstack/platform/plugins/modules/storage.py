@@ -175,8 +175,7 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
 
 
 def _norm_json(value):
@@ -204,28 +203,16 @@ def _sorted_statements(policy):
     return norm(policy)
 
 
-class Storage:
+class Storage(Layer):
+    label = "storage"
+    retries = {"retries": 10, "delay": 3}
+
     def __init__(self, module):
-        self.module = module
-        self.p = module.params
-        self.check = module.check_mode
-        self.changes = []
-        self.before = {}
-        self.after = {}
+        super().__init__(module)
         self.tags = {k: str(v) for k, v in (self.p["tags"] or {}).items()}
-        retry = AWSRetry.jittered_backoff(retries=10)
-        self.s3 = module.client("s3", retry_decorator=retry) if self.p["bucket"] else None
-        self.ecr = module.client("ecr", retry_decorator=retry) if self.p["repositories"] else None
-        self.sm = module.client("secretsmanager", retry_decorator=retry) if self.p["secrets"] else None
-
-    def change(self, text, key=None, before=None, after=None):
-        self.changes.append(text)
-        if key:
-            self.before[key] = before
-            self.after[key] = after
-
-    def fail(self, e, msg):
-        self.module.fail_json_aws(e, msg=msg, changes=self.changes)
+        self.s3 = self.client("s3") if self.p["bucket"] else None
+        self.ecr = self.client("ecr") if self.p["repositories"] else None
+        self.sm = self.client("secretsmanager") if self.p["secrets"] else None
 
     # -- bucket ---------------------------------------------------------------------------------------
     def _s3_get(self, method, missing_codes, key=None, **kwargs):
@@ -235,7 +222,7 @@ class Storage:
         except is_boto3_error_code(missing_codes):
             return None
         except Exception as e:  # pylint: disable=broad-except
-            self.fail(e, f"{method} failed")
+            self.fail_aws(e, f"{method} failed")
 
     def bucket_present(self):
         b = self.p["bucket"]
@@ -246,7 +233,7 @@ class Storage:
         except is_boto3_error_code(["404", "NoSuchBucket", "NotFound"]):
             exists = False
         except Exception as e:  # pylint: disable=broad-except
-            self.fail(e, f"cannot read bucket {name}")
+            self.fail_aws(e, f"cannot read bucket {name}")
         if not exists:
             self.change(f"create bucket {name}")
             if not self.check:
@@ -258,7 +245,7 @@ class Storage:
                     self.s3.create_bucket(aws_retry=True, **kwargs)
                     self.s3.get_waiter("bucket_exists").wait(Bucket=name)
                 except Exception as e:  # pylint: disable=broad-except
-                    self.fail(e, f"cannot create bucket {name}")
+                    self.fail_aws(e, f"cannot create bucket {name}")
         current = {}
         if exists:
             current["pab"] = self._s3_get("get_public_access_block", ["NoSuchPublicAccessBlockConfiguration"],
@@ -279,12 +266,13 @@ class Storage:
         def apply(label, wanted, have, method, **kwargs):
             if wanted == have:
                 return
-            self.change(f"bucket {name}: set {label}", f"bucket.{label}", have, wanted)
+            self.change(f"bucket {name}: set {label}")
+            self.record(f"bucket.{label}", have, wanted)
             if not self.check:
                 try:
                     getattr(self.s3, method)(aws_retry=True, Bucket=name, **kwargs)
                 except Exception as e:  # pylint: disable=broad-except
-                    self.fail(e, f"cannot set {label} of bucket {name}")
+                    self.fail_aws(e, f"cannot set {label} of bucket {name}")
 
         pab = dict(BlockPublicAcls=True, IgnorePublicAcls=True, BlockPublicPolicy=True, RestrictPublicBuckets=True)
         apply("public access block", pab, current.get("pab"), "put_public_access_block", PublicAccessBlockConfiguration=pab)
@@ -324,7 +312,7 @@ class Storage:
         except is_boto3_error_code(["404", "NoSuchBucket", "NotFound"]):
             return
         except Exception as e:  # pylint: disable=broad-except
-            self.fail(e, f"cannot read bucket {name}")
+            self.fail_aws(e, f"cannot read bucket {name}")
         self.change(f"delete bucket {name}")
         if self.check:
             return
@@ -338,7 +326,7 @@ class Storage:
                         self.s3.delete_objects(aws_retry=True, Bucket=name, Delete={"Objects": objects, "Quiet": True})
             self.s3.delete_bucket(aws_retry=True, Bucket=name)
         except Exception as e:  # pylint: disable=broad-except
-            self.fail(e, f"cannot delete bucket {name} (not empty? force_delete is false)")
+            self.fail_aws(e, f"cannot delete bucket {name} (not empty? force_delete is false)")
 
     # -- repositories ---------------------------------------------------------------------------------
     def repositories_present(self):
@@ -352,7 +340,7 @@ class Storage:
             except is_boto3_error_code("RepositoryNotFoundException"):
                 pass
             except Exception as e:  # pylint: disable=broad-except
-                self.fail(e, f"cannot read repository {name}")
+                self.fail_aws(e, f"cannot read repository {name}")
         for spec in self.p["repositories"]:
             name = spec["name"]
             repo = existing.get(name)
@@ -368,7 +356,7 @@ class Storage:
                         encryptionConfiguration={"encryptionType": "AES256"},
                         tags=[{"Key": k, "Value": v} for k, v in self.tags.items()])["repository"]
                 except Exception as e:  # pylint: disable=broad-except
-                    self.fail(e, f"cannot create repository {name}")
+                    self.fail_aws(e, f"cannot create repository {name}")
                 created = True
             else:
                 created = False
@@ -397,7 +385,8 @@ class Storage:
                         except is_boto3_error_code("LifecyclePolicyNotFoundException"):
                             have = None
                     if _sorted_statements(have) != _sorted_statements(wanted_policy):
-                        self.change(f"repository {name}: lifecycle policy", f"repository.{name}.lifecycle", have, wanted_policy)
+                        self.change(f"repository {name}: lifecycle policy")
+                        self.record(f"repository.{name}.lifecycle", have, wanted_policy)
                         if not self.check:
                             self.ecr.put_lifecycle_policy(aws_retry=True, repositoryName=name,
                                                           lifecyclePolicyText=json.dumps(wanted_policy))
@@ -411,7 +400,7 @@ class Storage:
                             self.ecr.tag_resource(aws_retry=True, resourceArn=arn,
                                                   tags=[{"Key": k, "Value": v} for k, v in missing.items()])
             except Exception as e:  # pylint: disable=broad-except
-                self.fail(e, f"cannot configure repository {name}")
+                self.fail_aws(e, f"cannot configure repository {name}")
         return result
 
     def repositories_absent(self):
@@ -425,7 +414,7 @@ class Storage:
                 try:
                     self.ecr.delete_repository(aws_retry=True, repositoryName=spec["name"], force=spec["force_delete"])
                 except Exception as e:  # pylint: disable=broad-except
-                    self.fail(e, f"cannot delete repository {spec['name']}")
+                    self.fail_aws(e, f"cannot delete repository {spec['name']}")
 
     # -- secrets --------------------------------------------------------------------------------------
     def secrets_present(self):
@@ -443,7 +432,7 @@ class Storage:
             except is_boto3_error_code("ResourceNotFoundException"):
                 current = None
             except Exception as e:  # pylint: disable=broad-except
-                self.fail(e, f"cannot read secret {name}")
+                self.fail_aws(e, f"cannot read secret {name}")
             try:
                 if not current:
                     self.change(f"create secret {name}")
@@ -478,7 +467,7 @@ class Storage:
                         self.sm.tag_resource(aws_retry=True, SecretId=name,
                                              Tags=[{"Key": k, "Value": v} for k, v in missing.items()])
             except Exception as e:  # pylint: disable=broad-except
-                self.fail(e, f"cannot manage secret {name}")
+                self.fail_aws(e, f"cannot manage secret {name}")
         return result
 
     def secrets_absent(self):
@@ -496,59 +485,61 @@ class Storage:
                 try:
                     self.sm.delete_secret(aws_retry=True, SecretId=spec["name"], **kwargs)
                 except Exception as e:  # pylint: disable=broad-except
-                    self.fail(e, f"cannot delete secret {spec['name']}")
+                    self.fail_aws(e, f"cannot delete secret {spec['name']}")
+
+    def present(self):
+        result = {}
+        if self.p["bucket"]:
+            result["bucket_arn"] = self.bucket_present()
+        result["repositories"] = self.repositories_present() if self.p["repositories"] else {}
+        result["secret_arns"] = self.secrets_present() if self.p["secrets"] else {}
+        result["secrets"] = {s["key"]: result["secret_arns"].get(s["name"]) for s in self.p["secrets"] if s.get("key")}
+        return result
+
+    def absent(self):
+        if self.p["secrets"]:
+            self.secrets_absent()
+        if self.p["repositories"]:
+            self.repositories_absent()
+        if self.p["bucket"]:
+            self.bucket_absent()
+        return {}
+
+
+Storage.argument_spec = dict(
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    bucket=dict(type="dict", options=dict(
+        name=dict(type="str", required=True),
+        encryption=dict(type="str", choices=["AES256", "aws:kms"], default="AES256"),
+        kms_key_id=dict(type="str"),
+        versioning=dict(type="bool", default=True),
+        policy=dict(type="json"),
+        lifecycle_rules=dict(type="list", elements="dict", default=[]),
+        object_ownership=dict(type="str", choices=["BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter"],
+                              default="BucketOwnerEnforced"),
+        force_delete=dict(type="bool", default=False),
+    )),
+    repositories=dict(type="list", elements="dict", default=[], options=dict(
+        name=dict(type="str", required=True),
+        scan_on_push=dict(type="bool", default=True),
+        image_tag_mutability=dict(type="str", choices=["MUTABLE", "IMMUTABLE"], default="IMMUTABLE"),
+        lifecycle_policy=dict(type="json"),
+        force_delete=dict(type="bool", default=False),
+    )),
+    secrets=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
+        name=dict(type="str", required=True),
+        key=dict(type="str", no_log=False),
+        description=dict(type="str", default=""),
+        value=dict(type="raw", required=True, no_log=True),
+        kms_key_id=dict(type="str"),
+    )),
+    recovery_window_days=dict(type="int", default=7),
+    tags=dict(type="dict", default={}),
+)
 
 
 def main():
-    argument_spec = dict(
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        bucket=dict(type="dict", options=dict(
-            name=dict(type="str", required=True),
-            encryption=dict(type="str", choices=["AES256", "aws:kms"], default="AES256"),
-            kms_key_id=dict(type="str"),
-            versioning=dict(type="bool", default=True),
-            policy=dict(type="json"),
-            lifecycle_rules=dict(type="list", elements="dict", default=[]),
-            object_ownership=dict(type="str", choices=["BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter"],
-                                  default="BucketOwnerEnforced"),
-            force_delete=dict(type="bool", default=False),
-        )),
-        repositories=dict(type="list", elements="dict", default=[], options=dict(
-            name=dict(type="str", required=True),
-            scan_on_push=dict(type="bool", default=True),
-            image_tag_mutability=dict(type="str", choices=["MUTABLE", "IMMUTABLE"], default="IMMUTABLE"),
-            lifecycle_policy=dict(type="json"),
-            force_delete=dict(type="bool", default=False),
-        )),
-        secrets=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
-            name=dict(type="str", required=True),
-            key=dict(type="str", no_log=False),
-            description=dict(type="str", default=""),
-            value=dict(type="raw", required=True, no_log=True),
-            kms_key_id=dict(type="str"),
-        )),
-        recovery_window_days=dict(type="int", default=7),
-        tags=dict(type="dict", default={}),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    storage = Storage(module)
-    result = {}
-    if module.params["state"] == "present":
-        if module.params["bucket"]:
-            result["bucket_arn"] = storage.bucket_present()
-        result["repositories"] = storage.repositories_present() if module.params["repositories"] else {}
-        result["secret_arns"] = storage.secrets_present() if module.params["secrets"] else {}
-        result["secrets"] = {s["key"]: result["secret_arns"].get(s["name"]) for s in module.params["secrets"] if s.get("key")}
-    else:
-        if module.params["secrets"]:
-            storage.secrets_absent()
-        if module.params["repositories"]:
-            storage.repositories_absent()
-        if module.params["bucket"]:
-            storage.bucket_absent()
-    module.exit_json(changed=bool(storage.changes), changes=storage.changes,
-                     diff={"before": storage.before, "after": storage.after}, **result)
-
+    Storage.main()
 
 if __name__ == "__main__":
     main()

@@ -169,8 +169,6 @@ changes:
   type: list
 """
 
-import time
-
 try:
     import botocore
     import botocore.parsers
@@ -178,10 +176,8 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.webstack.platform.plugins.module_utils.waiting import retry_on
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
 
 TIERS = ("public", "private", "database")
 # Codes of a just-created Elastic IP / NAT gateway not visible yet (eventual consistency).
@@ -196,33 +192,28 @@ def _tags_of(resource):
     return boto3_tag_list_to_ansible_dict(resource.get("Tags"))
 
 
-class Network:
+class Network(Layer):
+    label = "VPC network"
+    retries = {"retries": 10, "delay": 3}
+    retry_codes = {"ec2": ("InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidRouteTableID.NotFound",
+                           "InvalidGatewayID.NotFound")}
+
     def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.check = module.check_mode
+        super().__init__(module)
         self.name = self.params["name"]
         self.base_tags = dict(self.params["tags"] or {})
-        retry = AWSRetry.jittered_backoff(retries=10, catch_extra_error_codes=["InvalidVpcID.NotFound",
-                                                                                  "InvalidSubnetID.NotFound",
-                                                                                  "InvalidRouteTableID.NotFound",
-                                                                                  "InvalidGatewayID.NotFound"])
-        self.ec2 = module.client("ec2", retry_decorator=retry)
+        self.ec2 = self.client("ec2")
         # Just-created Elastic IPs and NAT gateways can be NotFound for a moment (EC2 eventual consistency): the calls
         # that use them right after their creation retry those codes too (not every call: a release of an address
         # that is really gone must not wait).
-        fresh = AWSRetry.jittered_backoff(retries=10, catch_extra_error_codes=list(FRESH_NOT_FOUND))
-        self.ec2_fresh = module.client("ec2", retry_decorator=fresh)
-        self.retry = retry
-        self.changes = []
-        self.before = {}
-        self.after = {}
+        self.ec2_fresh = self.client("ec2", retry_codes=FRESH_NOT_FOUND)
         self.vpc_id = None
 
-    # -- helpers --------------------------------------------------------------------------------------
-    def change(self, text):
-        self.changes.append(text)
+    @classmethod
+    def validate(cls, module):
+        validate(module)
 
+    # -- helpers --------------------------------------------------------------------------------------
     def tags_for(self, name):
         tags = dict(self.base_tags)
         tags["Name"] = name
@@ -249,8 +240,7 @@ class Network:
     def call_while(self, codes, method, **kwargs):
         """`method` retried while AWS answers one of `codes` (a dependency not released yet), up to wait_timeout."""
         try:
-            return retry_on(lambda: getattr(self.ec2, method)(aws_retry=True, **kwargs), codes,
-                            self.params["wait_timeout"], self.params["poll_interval"])
+            return self.waiter().retry_on(lambda: getattr(self.ec2, method)(aws_retry=True, **kwargs), codes)
         except Exception as e:  # pylint: disable=broad-except
             self.module.fail_json_aws(e, msg=f"{method} failed (retried for {self.params['wait_timeout']}s while "
                                              f"{'/'.join(codes)})", changes=self.changes)
@@ -281,8 +271,6 @@ class Network:
                                        f"{self.params['cidr_block']}: a VPC's primary CIDR cannot change; tear it down first"))
         if not vpc:
             self.change(f"create VPC {self.name} {self.params['cidr_block']}")
-            self.before["vpc"] = None
-            self.after["vpc"] = {"cidr_block": self.params["cidr_block"]}
             if self.check:
                 return None
             vpc = self.call("create_vpc", CidrBlock=self.params["cidr_block"],
@@ -321,7 +309,6 @@ class Network:
                                                f"the inventory puts it in {az}: a subnet cannot move; tear it down first"))
                 if not subnet:
                     self.change(f"create subnet {name} {cidr}")
-                    self.after.setdefault("subnets", []).append(cidr)
                     if self.check:
                         ids[tier].append(f"subnet-(new {cidr})")
                         continue
@@ -407,24 +394,23 @@ class Network:
         return result
 
     def wait_nats(self, nat_ids, state):
-        deadline = time.monotonic() + self.params["wait_timeout"]
+        waiter = self.waiter(interval=5)
         while True:
             nats = self.call("describe_nat_gateways", client=self.ec2_fresh, NatGatewayIds=nat_ids)["NatGateways"]
             if all(n["State"] == state for n in nats):
                 return
             if any(n["State"] == "failed" for n in nats) and state == "available":
                 self.module.fail_json(msg="a NAT gateway failed", nat_gateways=nats, changes=self.changes)
-            if time.monotonic() > deadline:
+            if not waiter.sleep():
                 self.module.fail_json(msg=f"NAT gateways not {state} after {self.params['wait_timeout']}s",
                                       nat_gateways=nats, changes=self.changes)
-            time.sleep(5)
 
     def release_eips(self, allocation_ids):
         # An address stays associated for a moment after its NAT gateway is deleted (InvalidIPAddress.InUse).
         for allocation_id in allocation_ids:
             try:
-                retry_on(lambda aid=allocation_id: self.ec2.release_address(aws_retry=True, AllocationId=aid),
-                         ("InvalidIPAddress.InUse", "AuthFailure"), self.params["wait_timeout"], self.params["poll_interval"])
+                self.waiter().retry_on(lambda aid=allocation_id: self.ec2.release_address(aws_retry=True, AllocationId=aid),
+                                       ("InvalidIPAddress.InUse", "AuthFailure"))
             except is_boto3_error_code("InvalidAllocationID.NotFound"):
                 pass
 
@@ -504,8 +490,6 @@ class Network:
             if not perms:
                 continue
             self.change(f"revoke {len(perms)} {direction} rule(s) of the default security group {group['GroupId']}")
-            self.before.setdefault("default_security_group", {})[direction] = perms
-            self.after.setdefault("default_security_group", {})[direction] = []
             if not self.check:
                 clean = [{k: v for k, v in p.items() if k in ("IpProtocol", "FromPort", "ToPort", "IpRanges", "Ipv6Ranges",
                                                                "UserIdGroupPairs", "PrefixListIds")} for p in perms]
@@ -542,7 +526,6 @@ class Network:
                     self.call("delete_flow_logs", FlowLogIds=[log["FlowLogId"]])
         if enabled and not keep:
             self.change(f"create flow log ({traffic}) of the VPC to {dest}")
-            self.after["flow_log"] = {"destination": dest, "traffic_type": traffic}
             if not self.check:
                 kwargs = dict(ResourceIds=[self.vpc_id], ResourceType="VPC", TrafficType=traffic,
                               LogDestinationType=dest_type, LogDestination=dest,
@@ -560,7 +543,7 @@ class Network:
         wanted = sorted(database_subnet_ids)
         name = self.params["db_subnet_group_name"]
         if name:
-            rds = self.module.client("rds", retry_decorator=self.retry)
+            rds = self.client("rds")
             try:
                 group = rds.describe_db_subnet_groups(aws_retry=True, DBSubnetGroupName=name)["DBSubnetGroups"][0]
             except is_boto3_error_code("DBSubnetGroupNotFoundFault"):
@@ -581,7 +564,7 @@ class Network:
                         self.module.fail_json_aws(e, msg="DB subnet group failed", changes=self.changes)
         name = self.params["cache_subnet_group_name"]
         if name:
-            cache = self.module.client("elasticache", retry_decorator=self.retry)
+            cache = self.client("elasticache")
             try:
                 group = cache.describe_cache_subnet_groups(aws_retry=True, CacheSubnetGroupName=name)["CacheSubnetGroups"][0]
             except is_boto3_error_code("CacheSubnetGroupNotFoundFault"):
@@ -624,7 +607,7 @@ class Network:
             group = self.params[name]
             if not group:
                 continue
-            client = self.module.client(service, retry_decorator=self.retry)
+            client = self.client(service)
             key = "DBSubnetGroupName" if service == "rds" else "CacheSubnetGroupName"
             try:
                 getattr(client, describe)(aws_retry=True, **{key: group})
@@ -699,37 +682,32 @@ def validate(module):
             module.fail_json(msg="flow_logs.iam_role_arn is required for destination_type=cloud-watch-logs")
 
 
+Network.argument_spec = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    cidr_block=dict(type="str"),
+    availability_zones=dict(type="list", elements="str", default=[]),
+    public_subnet_cidrs=dict(type="list", elements="str", default=[]),
+    private_subnet_cidrs=dict(type="list", elements="str", default=[]),
+    database_subnet_cidrs=dict(type="list", elements="str", default=[]),
+    nat_gateways=dict(type="str", choices=["per_az", "single", "none"], default="per_az"),
+    flow_logs=dict(type="dict", default={}, options=dict(
+        enabled=dict(type="bool", default=True),
+        destination_type=dict(type="str", choices=["s3", "cloud-watch-logs"], default="s3"),
+        destination_arn=dict(type="str"),
+        iam_role_arn=dict(type="str"),
+        traffic_type=dict(type="str", choices=["ACCEPT", "REJECT", "ALL"], default="ALL"),
+    )),
+    db_subnet_group_name=dict(type="str"),
+    cache_subnet_group_name=dict(type="str"),
+    tags=dict(type="dict", default={}),
+    wait_timeout=dict(type="int", default=600),
+    poll_interval=dict(type="int", default=15),
+)
+
+
 def main():
-    argument_spec = dict(
-        name=dict(type="str", required=True),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        cidr_block=dict(type="str"),
-        availability_zones=dict(type="list", elements="str", default=[]),
-        public_subnet_cidrs=dict(type="list", elements="str", default=[]),
-        private_subnet_cidrs=dict(type="list", elements="str", default=[]),
-        database_subnet_cidrs=dict(type="list", elements="str", default=[]),
-        nat_gateways=dict(type="str", choices=["per_az", "single", "none"], default="per_az"),
-        flow_logs=dict(type="dict", default={}, options=dict(
-            enabled=dict(type="bool", default=True),
-            destination_type=dict(type="str", choices=["s3", "cloud-watch-logs"], default="s3"),
-            destination_arn=dict(type="str"),
-            iam_role_arn=dict(type="str"),
-            traffic_type=dict(type="str", choices=["ACCEPT", "REJECT", "ALL"], default="ALL"),
-        )),
-        db_subnet_group_name=dict(type="str"),
-        cache_subnet_group_name=dict(type="str"),
-        tags=dict(type="dict", default={}),
-        wait_timeout=dict(type="int", default=600),
-        poll_interval=dict(type="int", default=15),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    validate(module)
-    network = Network(module)
-    result = network.present() if module.params["state"] == "present" else network.absent()
-    diff = {"before": network.before, "after": network.after}
-    if network.changes:
-        diff = {"before": "", "after": "\n".join(network.changes) + "\n"}
-    module.exit_json(changed=bool(network.changes), changes=network.changes, diff=diff, **result)
+    Network.main()
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from ansible.module_utils.testing import patch_module_args  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils import cloud  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper  # noqa: E402
+from ansible_collections.webstack.platform.plugins.module_utils.waiter import Clock, Waiter  # noqa: E402
 
 
 class ModuleExit(Exception):
@@ -89,23 +90,33 @@ def run_module(capsys):
     return runner
 
 
+class FakeClock(Clock):
+    """A monotonic clock that advances only when something sleeps on it: `t` (also `now()`), `sleeps` (every sleep,
+    in order). `clock["sleeps"]` / `clock["t"]` read the same (the dict-shaped state some tests use)."""
+
+    def __init__(self, start=0.0):
+        self.t, self.sleeps = float(start), []
+
+    def now(self):
+        return self.t
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+
 @pytest.fixture
 def fake_clock(monkeypatch):
-    """fake_clock(target, start=0.0) -> state: `target.now` / `target.sleep` run on a fake monotonic clock.
+    """fake_clock(start=0.0) -> FakeClock: the clock of every Waiter (module_utils/waiter.py) of the test, and so of
+    every wait loop and every elapsed time the modules report; nothing really sleeps."""
 
-    sleep(s) records s in state["sleeps"] and advances state["t"] by s; nothing really sleeps.
-    """
-
-    def install(target, start=0.0):
-        state = {"t": float(start), "sleeps": []}
-
-        def fake_sleep(seconds):
-            state["sleeps"].append(seconds)
-            state["t"] += seconds
-
-        monkeypatch.setattr(target, "now", lambda: state["t"])
-        monkeypatch.setattr(target, "sleep", fake_sleep)
-        return state
+    def install(start=0.0):
+        clock = FakeClock(start)
+        monkeypatch.setattr(Waiter, "clock", clock)
+        return clock
 
     return install
 
@@ -135,30 +146,3 @@ class SnapshotApi:
 def snapshot_api():
     """snapshot_api(stub, operation, id_key, list_key, not_found_code, listing_params) -> SnapshotApi."""
     return SnapshotApi
-
-
-class FakeTime:
-    """Stands in for the `time` module of the code under test: monotonic() and sleep() on a fake clock."""
-
-    def __init__(self):
-        self.now, self.sleeps = 0.0, []
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def fake_time(monkeypatch):
-    """fake_time(*modules) -> one FakeTime installed as the `time` of every module given."""
-
-    def install(*modules):
-        fake = FakeTime()
-        for module in modules:
-            monkeypatch.setattr(module, "time", fake)
-        return fake
-
-    return install

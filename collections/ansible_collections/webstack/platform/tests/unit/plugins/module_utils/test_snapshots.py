@@ -67,7 +67,7 @@ def snap(snap_id, state="available", days_ago=None):
 
 @pytest.fixture
 def clock(fake_clock):
-    return fake_clock(snapshots, start=100.0)
+    return fake_clock(start=100.0)
 
 
 # --- retention --------------------------------------------------------------------------------

@@ -330,7 +330,7 @@ def alarms_manager(check_mode=False, **over):
              prefix="webstack-t-", alarms=[RDS_CPU, RATE], state="present", tags={})
     p.update(over)
     module = FakeModule(p, check_mode=check_mode)
-    manager = alarms_mod.Alarms(module, module.client("sns"), module.client("cloudwatch"))
+    manager = alarms_mod.Alarms(module)
     return manager, module.stubs
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry, RetryingBotoClientWrapper
-from ansible_collections.webstack.platform.plugins.module_utils import waiting
 from ansible_collections.webstack.platform.plugins.modules import ecs_app
 
 CLUSTER = "webstack-t"
@@ -15,8 +14,8 @@ RID = f"service/{CLUSTER}/web"
 
 
 @pytest.fixture
-def clock(fake_time):
-    return fake_time(waiting, ecs_app)
+def clock(fake_clock):
+    return fake_clock()
 
 
 def args(**extra):
@@ -98,7 +97,7 @@ def test_first_cluster_of_an_account_creates_the_service_linked_role_and_retries
     ecs.add_response("create_cluster", {"cluster": {"clusterArn": "arn:c", "clusterName": CLUSTER}}, kwargs)
     retry = AWSRetry.jittered_backoff(retries=1, delay=0)
     app.ecs, app.iam = RetryingBotoClientWrapper(ecs.client, retry), RetryingBotoClientWrapper(iam.client, retry)
-    app.p = {"wait_timeout": 60, "poll_interval": 15}
+    app.p, app.clock = {"wait_timeout": 60, "poll_interval": 15}, clock
     app.changes = []
     app.change = app.changes.append
     assert app.create_cluster(**kwargs)["cluster"]["clusterArn"] == "arn:c"

@@ -120,9 +120,9 @@ def image_found(ecr, tag):
 
 
 @pytest.fixture
-def clock(fake_time):
-    """The module's `time` on a fake clock (conftest's fake_time): sleep() advances monotonic() instead of waiting."""
-    return fake_time(ecs_rollout)
+def clock(fake_clock):
+    """Every waiter's clock is a fake one (conftest's fake_clock): sleep() advances monotonic() instead of waiting."""
+    return fake_clock()
 
 
 def args(services, **extra):

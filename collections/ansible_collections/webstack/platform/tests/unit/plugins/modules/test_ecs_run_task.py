@@ -63,7 +63,7 @@ EXPECTED_RUN = {"cluster": CLUSTER, "taskDefinition": NEW_TD, "count": 1, "start
 
 @pytest.fixture
 def clock(fake_clock):
-    return fake_clock(mod, start=500.0)
+    return fake_clock(start=500.0)
 
 
 def expect_service(stub, svc=None):

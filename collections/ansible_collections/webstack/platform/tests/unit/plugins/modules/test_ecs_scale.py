@@ -11,8 +11,8 @@ DIM = "ecs:service:DesiredCount"
 
 
 @pytest.fixture
-def clock(fake_time):
-    return fake_time(ecs_scale)
+def clock(fake_clock):
+    return fake_clock()
 
 
 def svc(name, desired, running, pending=0):

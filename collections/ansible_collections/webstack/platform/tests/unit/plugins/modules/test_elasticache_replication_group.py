@@ -93,8 +93,8 @@ def cluster(**overrides):
 
 
 @pytest.fixture(autouse=True)
-def no_poll_delay(monkeypatch):
-    monkeypatch.setattr(mod, "POLL_DELAY", 0)
+def no_poll_delay(fake_clock):
+    fake_clock()
 
 
 TAG_LIST = [{"Key": "Project", "Value": "webstack"}, {"Key": "Environment", "Value": "prod"}]

@@ -6,7 +6,6 @@ import datetime
 
 import pytest
 
-from ansible_collections.webstack.platform.plugins.module_utils import snapshots
 from ansible_collections.webstack.platform.plugins.modules import rds_snapshot as mod
 
 INSTANCE = "webstack-prod"
@@ -33,7 +32,7 @@ def snapshot(snap_id=SNAP, status="available", progress=100, created=None, insta
 
 @pytest.fixture
 def clock(fake_clock):
-    return fake_clock(snapshots, start=1000.0)
+    return fake_clock(start=1000.0)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import datetime
 
 import pytest
 
-from ansible_collections.webstack.platform.plugins.module_utils import snapshots
 from ansible_collections.webstack.platform.plugins.modules import redis_snapshot as mod
 
 GROUP = "webstack-prod"
@@ -34,7 +33,7 @@ def snapshot(name=NAME, status="available", group=GROUP, days_ago=0, node_time=T
 
 @pytest.fixture
 def clock(fake_clock):
-    return fake_clock(snapshots)
+    return fake_clock()
 
 
 @pytest.fixture

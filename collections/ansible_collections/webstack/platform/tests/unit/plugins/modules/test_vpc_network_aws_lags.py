@@ -8,7 +8,6 @@ import boto3
 import pytest
 from ansible_collections.amazon.aws.plugins.module_utils import cloud
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry, RetryingBotoClientWrapper
-from ansible_collections.webstack.platform.plugins.module_utils import waiting
 from ansible_collections.webstack.platform.plugins.modules import vpc_network
 from botocore.stub import Stubber
 
@@ -23,8 +22,8 @@ class _Failed(Exception):
 
 
 @pytest.fixture
-def net(monkeypatch, fake_time):
-    clock = fake_time(vpc_network, waiting)
+def net(monkeypatch, fake_clock):
+    clock = fake_clock()
     monkeypatch.setattr(cloud.time, "sleep", lambda _s: None)
     client = boto3.client("ec2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     stub = Stubber(client)
@@ -39,9 +38,10 @@ def net(monkeypatch, fake_time):
             raise _Failed(msg)
 
     network.module = Module()
-    network.params = {"nat_gateways": "single", "availability_zones": ["us-east-1a", "us-east-1b"], "wait_timeout": 120,
+    network.p = network.params = {"nat_gateways": "single", "availability_zones": ["us-east-1a", "us-east-1b"], "wait_timeout": 120,
                       "poll_interval": 15}
     network.check, network.name, network.base_tags, network.changes, network.vpc_id = False, NAME, {}, [], VPC
+    network.clock = clock
     network.ec2 = RetryingBotoClientWrapper(client, AWSRetry.jittered_backoff(retries=3))
     network.ec2_fresh = RetryingBotoClientWrapper(client, AWSRetry.jittered_backoff(
         retries=3, catch_extra_error_codes=list(vpc_network.FRESH_NOT_FOUND)))

@@ -1,14 +1,14 @@
-"""Unit tests of module_utils/waiting.py (retry while AWS says "not yet", up to a deadline) on a fake clock."""
+"""Unit tests of module_utils/waiter.py (retry while AWS says "not yet", wait until done, up to a deadline) on a fake clock."""
 from __future__ import annotations
 
 import pytest
-from ansible_collections.webstack.platform.plugins.module_utils import waiting
+from ansible_collections.webstack.platform.plugins.module_utils import waiter as waiting
 from botocore.exceptions import ClientError
 
 
 @pytest.fixture
-def clock(fake_time):
-    return fake_time(waiting)
+def clock(fake_clock):
+    return fake_clock()
 
 
 def error(code):

@@ -1,8 +1,8 @@
-"""run_layer: the shared tail of the one-execution layer modules (alarms, ecs_app)."""
+"""module_utils/base.py: the Layer base of the modules (state picks the method, changes, diff, errors, exit)."""
 import botocore.exceptions
 import pytest
 
-from ansible_collections.webstack.platform.plugins.module_utils.layer import run_layer
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
 
 
 class Exit(Exception):
@@ -12,26 +12,33 @@ class Exit(Exception):
 class FakeModule:
     def __init__(self, state):
         self.params = {"state": state}
+        self.check_mode = False
         self.exited = self.failed = None
 
     def exit_json(self, **kwargs):
         self.exited = kwargs
         raise Exit()
 
-    def fail_json_aws(self, exc, msg):
+    def fail_json_aws(self, exc, msg, **_result):
         self.failed = (exc, msg)
         raise Exit()
 
 
-class Manager:
+class Manager(Layer):
+    label = "alarms"
+
     def __init__(self, changes=(), error_after=None):
-        self.changes, self._planned, self._error_after = [], list(changes), error_after
+        self._planned, self._error_after = list(changes), error_after
+
+    def bind(self, module):
+        super().__init__(module)
+        return self
 
     def _run(self, result):
         for i, change in enumerate(self._planned):
             if self._error_after is not None and i == self._error_after:
                 raise botocore.exceptions.ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "PutMetricAlarm")
-            self.changes.append(change)
+            self.change(change)
         return result
 
     def present(self):
@@ -39,6 +46,13 @@ class Manager:
 
     def absent(self):
         return self._run({"state": "absent"})
+
+
+def run_layer(module, manager, label):
+    """What Layer.main() does once the module exists."""
+    manager.bind(module)
+    manager.label = label
+    manager.exit(manager.guarded(manager.run))
 
 
 def test_no_change_reports_unchanged_without_diff():
