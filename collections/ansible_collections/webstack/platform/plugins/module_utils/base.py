@@ -24,7 +24,7 @@ refused before any client exists), builds the layer, runs the method for `state`
 from __future__ import annotations
 
 try:
-    import botocore
+    import botocore.exceptions
 except ImportError:  # AnsibleAWSModule reports the missing dependency itself
     pass
 
@@ -32,6 +32,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.webstack.platform.plugins.module_utils.waiter import Waiter
 
+# What an AWS call raises (`except AWS_ERRORS`); empty without botocore (the module then fails on its own).
 AWS_ERRORS = ()
 try:
     AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
@@ -110,10 +111,6 @@ class Layer:
         self.before[key] = before
         self.after[key] = after
 
-    @property
-    def changed(self):
-        return bool(self.changes)
-
     def diff(self):
         if self.before or self.after:
             return {"before": self.before, "after": self.after}
@@ -125,7 +122,8 @@ class Layer:
     def run(self):
         return self.present() if self.p.get("state", "present") == "present" else self.absent()
 
-    def step(self):
+    def current_step(self):
+        """What the run was doing: the last change, or the reading before any."""
         return self.changes[-1] if self.changes else "reading the current state"
 
     def guarded(self, method, *args, **kwargs):
@@ -133,7 +131,7 @@ class Layer:
         try:
             return method(*args, **kwargs)
         except AWS_ERRORS as exc:
-            self.fail_aws(exc, (f"{self.label}: " if self.label else "") + self.step())
+            self.fail_aws(exc, (f"{self.label}: " if self.label else "") + self.current_step())
 
     def fail_aws(self, exc, msg, **result):
         self.module.fail_json_aws(exc, msg=msg, changes=self.changes, **result)
@@ -142,7 +140,7 @@ class Layer:
         self.module.fail_json(msg=msg, **result)
 
     def result(self, **result):
-        return dict(changed=self.changed, changes=self.changes, diff=self.diff(), **result)
+        return dict(changed=bool(self.changes), changes=self.changes, diff=self.diff(), **result)
 
     def exit(self, result=None):
         self.module.exit_json(**self.result(**(result or {})))

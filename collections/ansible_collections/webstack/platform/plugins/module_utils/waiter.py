@@ -34,10 +34,13 @@ except ImportError:
 
 
 class Clock:
-    """Monotonic seconds and a real sleep."""
+    """Monotonic seconds, wall-clock seconds (for a time handed to another module run) and a real sleep."""
 
     def now(self):
         return time.monotonic()
+
+    def time(self):
+        return time.time()
 
     def sleep(self, seconds):
         time.sleep(seconds)
@@ -69,12 +72,16 @@ class Waiter:
     def expired(self):
         return self.remaining() <= 0
 
-    def sleep(self, interval=None):
-        """Sleep one interval (at most until the deadline) and return True; False at or after the deadline."""
+    def sleep(self, interval=None, whole=False):
+        """Sleep one interval (at most until the deadline) and return True; False at or after the deadline.
+
+        With `whole`, only a whole interval that ends by the deadline is slept (False when less is left): for a
+        loop whose next attempt must still start before the deadline."""
         remaining = self.remaining()
-        if remaining <= 0:
+        interval = self.interval if interval is None else interval
+        if remaining <= 0 or (whole and remaining < interval):
             return False
-        self.clock.sleep(max(0.0, min(self.interval if interval is None else interval, remaining)))
+        self.clock.sleep(max(0.0, min(interval, remaining)))
         return True
 
     def until(self, probe):

@@ -243,9 +243,9 @@ import socket
 import tarfile
 import io
 import threading
-import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.webstack.platform.plugins.module_utils.waiter import Waiter
 
 try:
     import docker
@@ -263,14 +263,6 @@ HOST_RE = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-
 SECRET_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 UPSTREAM_FILE = "upstream.conf"
 ROUTES_FILE = "routes.inc"
-
-
-def now():
-    return time.time()
-
-
-def sleep(seconds):
-    time.sleep(seconds)
 
 
 class ReleaseError(Exception):
@@ -351,7 +343,8 @@ class Release:
         self.secrets_dir = os.path.join(self.p["state_dir"], "secrets", "app")
         self.changed = False
         self.timings = {}
-        self._t0 = now()
+        self.clock = Waiter.clock  # wall time: switched_at is handed from one module run to the next
+        self._t0 = self.clock.time()
         self._client = client
         self._uid_cache = {}
 
@@ -364,7 +357,7 @@ class Release:
         return self._client
 
     def mark(self, step):
-        t = now()
+        t = self.clock.time()
         self.timings[step] = round(t - self._t0, 2)
         self._t0 = t
 
@@ -722,7 +715,7 @@ class Release:
         if target["readiness"] and target["port"]:
             try:
                 # a loaded host answers slowly: up to 3 s per probe, never past the grace period
-                left = target["grace"] - (now() - target["started"])
+                left = target["grace"] - (self.clock.time() - target["started"])
                 conn = http.client.HTTPConnection(address, target["port"], timeout=max(0.5, min(3.0, left)))
                 try:
                     conn.request("GET", target["readiness"], headers={"User-Agent": "webstack-readiness"})
@@ -735,7 +728,7 @@ class Release:
             except (OSError, http.client.HTTPException) as exc:
                 target["last"] = f"GET {target['readiness']}: {exc.__class__.__name__} {exc}"
                 return None
-        up_for = now() - target["started"]
+        up_for = self.clock.time() - target["started"]
         if up_for < self.p["settle_seconds"]:
             target["last"] = f"running for {up_for:.1f}s"
             return None
@@ -755,15 +748,15 @@ class Release:
         while pending:
             for t in list(pending):
                 if self.probe(t):
-                    ready[t["name"]] = round(now() - t["started"], 2)
+                    ready[t["name"]] = round(self.clock.time() - t["started"], 2)
                     pending.remove(t)
             if not pending:
                 break
-            late = [t for t in pending if now() - t["started"] > t["grace"]]
+            late = [t for t in pending if self.clock.time() - t["started"] > t["grace"]]
             if late:
                 raise ReleaseError("not ready within the grace period (health.grace): " + "; ".join(
                     f"{t['name']} after {t['grace']}s: {t['last']}" for t in late))
-            sleep(self.p["poll_interval"])
+            self.clock.sleep(self.p["poll_interval"])
         return ready
 
     def start_processes(self, procs, colour):
@@ -777,13 +770,13 @@ class Release:
                          and c["Labels"].get("webstack.version") == self.p["release"]["version"])
                 if reuse and c["State"] == "running":
                     cid = c["Id"]
-                    started = now() - 3600
+                    started = self.clock.time() - 3600
                 elif reuse:
                     cid = self.start_existing(name)
-                    started = now()
+                    started = self.clock.time()
                 else:
                     cid = self.create_and_start(proc, name, colour)
-                    started = now()
+                    started = self.clock.time()
                 targets.append({"name": name, "id": cid, "port": proc["port"], "grace": proc["grace"],
                                 "readiness": proc["readiness"] if proc["kind"] == "http" else "",
                                 "started": started, "created": not reuse})
@@ -863,7 +856,7 @@ class Release:
             ready = self.gate(targets)
             self.mark("gate")
             previous, _ = self.switch_proxy(rel["proxy"])
-            switched_at = now()
+            switched_at = self.clock.time()
             self.mark("proxy")
         except Exception as exc:
             try:
@@ -908,9 +901,9 @@ class Release:
             raise ReleaseError(f"{exc}\nThe new workers were removed, the old ones kept running.") from exc
         timeouts = {n: p["stop_timeout"] for p in rel["processes"] for n in p["old_running"]}
         self.stop_many([n for p in plain for n in p["old_running"]], timeouts)
-        left = self.p["drain_seconds"] - (now() - (self.p["switched_at"] or now()))
+        left = self.p["drain_seconds"] - (self.clock.time() - (self.p["switched_at"] or self.clock.time()))
         if left > 0:
-            sleep(left)
+            self.clock.sleep(left)
         self.mark("drain")
         self.stop_many([n for p in rel["processes"] if p["kind"] == "http" for n in p["old_running"]], timeouts)
         self.remove_many(rel["orphans"])
@@ -931,7 +924,7 @@ class Release:
                 for name in p["old_running"]:
                     info = self.api.inspect_container(name)
                     targets.append({"name": name, "id": info["Id"], "port": p["port"], "grace": p["grace"],
-                                    "readiness": p["readiness"], "started": now() - 3600, "created": False})
+                                    "readiness": p["readiness"], "started": self.clock.time() - 3600, "created": False})
         self.gate(targets)
         previous = self.p["previous_proxy"]
         if previous:
@@ -951,7 +944,7 @@ class Release:
             except docker_errors.APIError as exc:
                 if attempt == attempts - 1:
                     return f"(the output could not be read from the engine: {exc})"
-                sleep(0.5)
+                self.clock.sleep(0.5)
         return ""
 
     def migrate(self):
@@ -982,7 +975,7 @@ class Release:
             labels={"webstack.stack": self.stack, "webstack.component": "migrate", "webstack.process": proc["name"],
                     "webstack.version": rel["version"]}, detach=True)
         self.changed = True
-        started = now()
+        started = self.clock.time()
         try:
             self.api.start(created["Id"])
             try:
@@ -997,7 +990,7 @@ class Release:
             self.remove_many([created["Id"]])
         for value in self.secret_values_on_disk(proc):
             output = output.replace(value, "********")
-        seconds = round(now() - started, 1)
+        seconds = round(self.clock.time() - started, 1)
         shown = output.strip()[-4000:] or "(no output)"
         if timed_out:
             raise ReleaseError(f"the migration command {json.dumps(command)} ({rel['version']}, process {proc['name']}) "

@@ -220,13 +220,8 @@ import copy
 import json
 import re
 
-try:
-    import botocore
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
+from ansible_collections.webstack.platform.plugins.module_utils.base import AWS_ERRORS, Layer
 
 # Fields of DescribeTaskDefinition's output that RegisterTaskDefinition accepts (tags come separately).
 REGISTRABLE = ("family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions", "volumes",
@@ -315,7 +310,7 @@ class Rollout(Layer):
         self.desired_counts = {item["name"]: item.get("desired_count") for item in self.p["services"] if item.get("name")}
 
     # -- helpers ------------------------------------------------------------------------------------
-    def step(self):
+    def current_step(self):
         return self.changes[-1] if self.changes else "reading the services"
 
     def fail_aws(self, exc, msg, **result):
@@ -679,7 +674,7 @@ class Rollout(Layer):
             self.change(f"roll service {name} back to {td_key(previous)}")
             try:
                 targets[name] = {"td": previous, "deployment": self.update(name, previous)}
-            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:  # pylint: disable=used-before-assignment
+            except AWS_ERRORS as exc:
                 self.rollback[name] = {"task_definition": previous, "rollout_state": "FAILED", "reason": f"UpdateService failed: {exc}"}
         for name, item in self.wait_for(targets).items():
             self.rollback[name] = {"task_definition": targets[name]["td"], "rollout_state": item["rollout_state"], "reason": item["reason"]}
@@ -745,7 +740,7 @@ class Rollout(Layer):
             plan = self.plans[name]
             try:
                 deployment = self.update(name, plan["task_definition"], force=self.p["force_new_deployment"])
-            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 failure = f"service {name}: UpdateService failed ({exc})"
                 plan.update(rollout_state="FAILED", reason=str(exc))
                 break

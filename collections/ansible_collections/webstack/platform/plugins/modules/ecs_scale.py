@@ -129,7 +129,7 @@ class Scale(Layer):
             if count is not None and (not str(count).isdigit()):
                 module.fail_json(msg=f"services: {item['name']}: desired_count must be a whole number >= 0, got {count!r}")
 
-    def step(self):
+    def current_step(self):
         return self.changes[-1] if self.changes else "reading the services"
 
     def set_suspension(self, state, label):
@@ -183,7 +183,7 @@ class Scale(Layer):
                     self.fail(f"services {', '.join(pending)} of cluster {cluster} did not reach their task count "
                               f"within {p['wait_timeout']}s: " + ", ".join(
                                   f"{n} {out[n]['running_count']} running of {wanted[n]} wanted" for n in pending),
-                              changed=self.changed, changes=self.changes, services=out)
+                              changed=bool(self.changes), changes=self.changes, services=out)
         if p["autoscaling"] == "resume":
             self.set_suspension(RESUMED, "resume")
         return {"services": out, "elapsed": self.elapsed()}

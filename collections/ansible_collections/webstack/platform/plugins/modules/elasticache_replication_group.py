@@ -285,18 +285,13 @@ unverified:
 
 import re
 
-try:
-    import botocore
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
-from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
+from ansible_collections.webstack.platform.plugins.module_utils.base import AWS_ERRORS, Layer
 from ansible_collections.webstack.platform.plugins.module_utils.waiter import Waiter
 
 # ElastiCache AUTH tokens: 16-128 printable characters, the only special ones !&#$^<>-.
@@ -550,7 +545,7 @@ def ensure_present(module, client):
                              diff={"before": {}, "after": diff_after})
         try:
             group = client.create_replication_group(aws_retry=True, **create_params(p))["ReplicationGroup"]
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+        except AWS_ERRORS as e:
             module.fail_json_aws(e, msg=f"Failed to create replication group {group_id}")
         if p["wait"]:
             group = wait_for(module, client, group_id, "available")
@@ -651,7 +646,7 @@ def ensure_present(module, client):
         if tags_to_set:
             client.add_tags_to_resource(ResourceName=group["ARN"], Tags=ansible_dict_to_boto3_tag_list(tags_to_set),
                                         aws_retry=True)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+    except AWS_ERRORS as e:
         module.fail_json_aws(e, msg=f"Failed to modify replication group {group_id}", changes=changes)
     if p["wait"]:
         group = wait_for(module, client, group_id, "available")
@@ -687,7 +682,7 @@ def ensure_absent(module, client):
         group = client.delete_replication_group(aws_retry=True, **request)["ReplicationGroup"]
     except is_boto3_error_code(NOT_FOUND):
         module.exit_json(changed=False, replication_group={}, changes=[], unverified=[])
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
+    except AWS_ERRORS as e:
         module.fail_json_aws(e, msg=f"Failed to delete replication group {group_id}")
     if p["wait"]:
         wait_for(module, client, group_id, "absent")

@@ -74,21 +74,13 @@ seconds:
 
 import json
 import ssl
-import time
 import urllib.error
 import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.webstack.platform.plugins.module_utils.waiter import Waiter
 
 MISSING = object()
-
-
-def now():
-    return time.monotonic()
-
-
-def sleep(seconds):
-    time.sleep(seconds)
 
 
 def dig(data, dotted):
@@ -163,7 +155,7 @@ def main():
             module.fail_json(msg=f"smoke check {check!r}: path must start with /")
         results.append({"process": check.get("process") or "", "path": check["path"], "host": check.get("host") or "",
                         "passed": False, "attempts": 0, "status": None, "detail": "not run"})
-    start = now()
+    waiter = Waiter(p["deadline"], p["delay"])
     while True:
         for check, res in zip(p["checks"], results):
             if res["passed"]:
@@ -175,10 +167,10 @@ def main():
                 res["passed"], res["detail"] = judge(check, status, body)
             except (OSError, ValueError) as exc:
                 res["status"], res["detail"] = None, f"{exc.__class__.__name__}: {exc}"
-        if all(r["passed"] for r in results) or now() - start + p["delay"] > p["deadline"]:
+        # the next round must start by the deadline: only a whole delay is slept
+        if all(r["passed"] for r in results) or not waiter.sleep(whole=True):
             break
-        sleep(p["delay"])
-    seconds = round(now() - start, 2)
+    seconds = round(waiter.elapsed(), 2)
     failed = [r for r in results if not r["passed"]]
     if failed:
         module.fail_json(

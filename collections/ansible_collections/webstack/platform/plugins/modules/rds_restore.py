@@ -226,21 +226,14 @@ elapsed:
 
 import re
 import socket
-import time
 from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
 
-try:
-    import botocore
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+from ansible_collections.webstack.platform.plugins.module_utils.base import AWS_ERRORS, Layer
 
 INSTANCE_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
 SNAPSHOT_NOT_FOUND = ("DBSnapshotNotFound", "DBSnapshotNotFoundFault")
@@ -261,14 +254,6 @@ OPTIONAL = ("ca_certificate_identifier", "option_group", "iops", "storage_throug
 # gp3 IOPS and throughput are settable for PostgreSQL only from 400 GiB (below, AWS's baseline applies and passing
 # them fails the call).
 GP3_PROVISIONED_FROM_GIB = 400
-
-
-def _now():
-    return time.monotonic()
-
-
-def _sleep(seconds):
-    time.sleep(seconds)
 
 
 def resolve(host):
@@ -353,15 +338,15 @@ def parse_time(value):
     return parsed.astimezone(timezone.utc)
 
 
-class Restore:
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.p = module.params
-        self.check = module.check_mode
+class Restore(Layer):
+    retries = {"retries": 10, "delay": 3}
+    retry_codes = {"rds": ("InvalidDBInstanceState",)}
+
+    def __init__(self, module):
+        super().__init__(module)
+        self.rds = self.client("rds")
         self.steps = []
         self.changed = False
-        self.started = _now()
         self.source = self._source_label()
 
     # ----------------------------------------------------------------- helpers
@@ -387,7 +372,7 @@ class Restore:
 
     def describe(self, ident):
         try:
-            found = self.client.describe_db_instances(DBInstanceIdentifier=ident, aws_retry=True)["DBInstances"]
+            found = self.rds.describe_db_instances(DBInstanceIdentifier=ident, aws_retry=True)["DBInstances"]
         except is_boto3_error_code(INSTANCE_NOT_FOUND):
             return None
         return found[0] if found else None
@@ -397,27 +382,26 @@ class Restore:
 
         A quiet wait records a step only when it had to wait."""
         timeout = self.p["wait_timeout"]
-        start = _now()
-        deadline = start + timeout
+        waiter = self.waiter()
         while True:
             inst = self.describe(ident)
             status = inst.get("DBInstanceStatus") if inst else "not found"
             if inst and status == "available" and not (settled and inst.get("PendingModifiedValues")):
-                if not quiet or _now() > start:
-                    self.step(f"waited for {ident}: available ({_now() - start:.1f} s)", change=False)
+                if not quiet or waiter.elapsed() > 0:
+                    self.step(f"waited for {ident}: available ({waiter.elapsed():.1f} s)", change=False)
                 return inst
-            if _now() >= deadline:
+            if waiter.expired():
                 pending = ""
                 if inst and inst.get("PendingModifiedValues"):
                     pending = f", pending modifications {sorted(inst['PendingModifiedValues'])}"
                 raise Failure(f"{label}: instance {ident} is still '{status}'{pending} after {timeout} s "
                               f"(wait_timeout); nothing is undone - rerun with the same options to resume")
-            _sleep(max(0, min(self.p["poll_interval"], deadline - _now())))
+            waiter.sleep()
 
     def tags_of(self, inst):
         if "TagList" in inst:
             return boto3_tag_list_to_ansible_dict(inst["TagList"])
-        return boto3_tag_list_to_ansible_dict(self.client.list_tags_for_resource(
+        return boto3_tag_list_to_ansible_dict(self.rds.list_tags_for_resource(
             ResourceName=inst["DBInstanceArn"], aws_retry=True).get("TagList", []))
 
     # ------------------------------------------------------------------- checks
@@ -448,7 +432,7 @@ class Restore:
     def check_snapshot(self, original):
         snap_id = self.p["snapshot_identifier"]
         try:
-            found = self.client.describe_db_snapshots(DBSnapshotIdentifier=snap_id, aws_retry=True)["DBSnapshots"]
+            found = self.rds.describe_db_snapshots(DBSnapshotIdentifier=snap_id, aws_retry=True)["DBSnapshots"]
         except is_boto3_error_code(SNAPSHOT_NOT_FOUND):
             found = []
         if not found:
@@ -489,9 +473,9 @@ class Restore:
         earliest = None
         earliest_from = f"now - BackupRetentionPeriod {retention} days"
         try:
-            backups = self.client.describe_db_instance_automated_backups(
+            backups = self.rds.describe_db_instance_automated_backups(
                 DBInstanceIdentifier=source_id, aws_retry=True).get("DBInstanceAutomatedBackups", [])
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+        except AWS_ERRORS:
             backups = []
         times = [b["RestoreWindow"]["EarliestTime"] for b in backups
                  if (b.get("RestoreWindow") or {}).get("EarliestTime")
@@ -572,15 +556,15 @@ class Restore:
         if self.check:
             return
         if self.p["snapshot_identifier"]:
-            self.client.restore_db_instance_from_db_snapshot(
+            self.rds.restore_db_instance_from_db_snapshot(
                 DBInstanceIdentifier=target, DBSnapshotIdentifier=self.p["snapshot_identifier"], aws_retry=True,
                 **request)
         elif when is None:
-            self.client.restore_db_instance_to_point_in_time(
+            self.rds.restore_db_instance_to_point_in_time(
                 SourceDBInstanceIdentifier=source_id, TargetDBInstanceIdentifier=target, UseLatestRestorableTime=True,
                 aws_retry=True, **request)
         else:
-            self.client.restore_db_instance_to_point_in_time(
+            self.rds.restore_db_instance_to_point_in_time(
                 SourceDBInstanceIdentifier=source_id, TargetDBInstanceIdentifier=target, RestoreTime=when,
                 aws_retry=True, **request)
         # RestoreDBInstanceFromDBSnapshot takes no MaxAllocatedStorage, and neither restore call takes the
@@ -649,12 +633,12 @@ class Restore:
         self.act(f"set on {text}", f"set on {text}")
         if self.check:
             return inst
-        self.client.modify_db_instance(DBInstanceIdentifier=ident, ApplyImmediately=True, aws_retry=True, **request)
+        self.rds.modify_db_instance(DBInstanceIdentifier=ident, ApplyImmediately=True, aws_retry=True, **request)
         inst = self.wait(ident, f"modify {ident}", settled=True)
         groups = inst.get("DBParameterGroups") or [{}]
         if groups[0].get("ParameterApplyStatus") == "pending-reboot":
             self.act(f"rebooted {ident} to apply parameter group {original['db_parameter_group']}", "reboot")
-            self.client.reboot_db_instance(DBInstanceIdentifier=ident, aws_retry=True)
+            self.rds.reboot_db_instance(DBInstanceIdentifier=ident, aws_retry=True)
             inst = self.wait(ident, f"reboot {ident}")
         return inst
 
@@ -665,7 +649,7 @@ class Restore:
         # AWS renames only an available instance (the original may be backing up or being modified).
         self.wait(old, f"rename {old} -> {new}", quiet=True)
         self.act(f"renamed {old} -> {new}", "")
-        self.client.modify_db_instance(DBInstanceIdentifier=old, NewDBInstanceIdentifier=new, ApplyImmediately=True,
+        self.rds.modify_db_instance(DBInstanceIdentifier=old, NewDBInstanceIdentifier=new, ApplyImmediately=True,
                                        aws_retry=True)
         return self.wait(new, f"rename {old} -> {new}")
 
@@ -678,7 +662,7 @@ class Restore:
         self.act(f"tagged {text}", f"tag {text}")
         if self.check:
             return
-        self.client.add_tags_to_resource(ResourceName=inst["DBInstanceArn"], Tags=ansible_dict_to_boto3_tag_list(wanted),
+        self.rds.add_tags_to_resource(ResourceName=inst["DBInstanceArn"], Tags=ansible_dict_to_boto3_tag_list(wanted),
                                          aws_retry=True)
 
     def verify(self, inst, original, ident):
@@ -696,7 +680,7 @@ class Restore:
     def settle_renames(self, ids):
         """Wait while one of the instances is being renamed (an interrupted run), then read all three."""
         o_id, r_id, p_id = ids
-        deadline = _now() + self.p["wait_timeout"]
+        waiter = self.waiter()
         while True:
             found = {ident: self.describe(ident) for ident in ids}
             renaming = [i for i, inst in found.items() if inst and inst.get("DBInstanceStatus") == "renaming"]
@@ -705,14 +689,27 @@ class Restore:
             between = not found[o_id] and bool(found[r_id]) != bool(found[p_id])
             if not (renaming or between) or self.check:
                 return found
-            if _now() >= deadline:
+            if not waiter.sleep():
                 what = (f"instance(s) {', '.join(renaming)} still 'renaming'" if renaming else
                         f"db_instance_identifier {o_id} does not exist and only one of restored_identifier {r_id} "
                         f"and replaced_identifier {p_id} does (a rename in progress?)")
                 raise Failure(f"{what} after {self.p['wait_timeout']} s (wait_timeout); rerun to resume")
-            _sleep(max(0, min(self.p["poll_interval"], deadline - _now())))
 
     def run(self):
+        try:
+            return self.phases()
+        except Failure as exc:
+            self.fail(str(exc), steps=self.steps, changed=self.changed, elapsed=round(self.clock.now() - self.started, 3))
+
+    def fail_aws(self, exc, msg, **result):
+        last = self.steps[-1] if self.steps else "reading the current state"
+        self.module.fail_json_aws(exc, msg=f"rds_restore of {self.p['db_instance_identifier']} failed after: {last}",
+                                  steps=self.steps, changed=self.changed)
+
+    def exit(self, result=None):
+        self.module.exit_json(**result)
+
+    def phases(self):
         self.validate_options()
         o_id, r_id, p_id = self.p["db_instance_identifier"], self.p["restored_identifier"], self.p["replaced_identifier"]
         found = self.settle_renames([o_id, r_id, p_id])
@@ -802,23 +799,21 @@ class Restore:
         if old is None:  # resumed after the swap started: the replaced instance's current addresses
             old = resolve(((p_inst or {}).get("Endpoint") or {}).get("Address", ""))
         new = getattr(self, "new_addresses", set())
-        start = _now()
-        deadline = start + self.p["dns_timeout"]
+        waiter = self.waiter(timeout=self.p["dns_timeout"])
         seen = set()
         while True:
             now = resolve(endpoint)
             seen |= now
             if now and ((now & new) or not (now & old)):
                 self.step(f"endpoint {endpoint} resolves to the restored instance ({', '.join(sorted(now))}) after "
-                          f"{_now() - start:.1f} s", change=False)
-                self.dns_seconds = round(_now() - start, 1)
+                          f"{waiter.elapsed():.1f} s", change=False)
+                self.dns_seconds = round(waiter.elapsed(), 1)
                 return
-            if _now() >= deadline:
+            if not waiter.sleep():
                 state = (f"still resolves to the replaced instance ({', '.join(sorted(now))})" if now & old
                          else "does not resolve")
                 raise Failure(f"endpoint {endpoint} {state} {self.p['dns_timeout']} s after the swap (dns_timeout); the "
                               "names are swapped - rerun with the same options to wait again")
-            _sleep(max(0, min(self.p["poll_interval"], deadline - _now())))
 
     def plan_rest(self, o_id, r_id, p_id, o_inst, original):
         self.act("", f"wait for {r_id} and set on it what the restore call did not (backup retention, ...)")
@@ -840,40 +835,28 @@ class Restore:
         if o_inst:
             instance["settings"] = {k: settings_of(o_inst)[k] for k in VERIFIED}
         return {"changed": self.changed, "instance": instance, "replaced": brief(p_inst), "steps": self.steps,
-                "settings_verified": verified, "source": self.source, "elapsed": round(_now() - self.started, 3),
+                "settings_verified": verified, "source": self.source, "elapsed": round(self.clock.now() - self.started, 3),
                 "ready_to_swap": False, "dns_seconds": getattr(self, "dns_seconds", None)}
 
 
-def main():
-    argument_spec = dict(
-        db_instance_identifier=dict(type="str", required=True),
-        snapshot_identifier=dict(type="str"),
-        restore_time=dict(type="str"),
-        use_latest_restorable_time=dict(type="bool", default=False),
-        restored_identifier=dict(type="str", required=True),
-        replaced_identifier=dict(type="str", required=True),
-        tags=dict(type="dict", default={}),
-        wait_timeout=dict(type="int", default=3600),
-        poll_interval=dict(type="int", default=15),
-        swap=dict(type="bool", default=True),
-        dns_wait=dict(type="bool", default=False),
-        dns_timeout=dict(type="int", default=1200),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    client = module.client("rds", retry_decorator=AWSRetry.jittered_backoff(
-        catch_extra_error_codes=["InvalidDBInstanceState"]))
-    restore = Restore(module, client)
-    try:
-        result = restore.run()
-    except Failure as exc:
-        module.fail_json(msg=str(exc), steps=restore.steps, changed=restore.changed,
-                         elapsed=round(_now() - restore.started, 3))
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-        last = restore.steps[-1] if restore.steps else "reading the current state"
-        module.fail_json_aws(exc, msg=f"rds_restore of {module.params['db_instance_identifier']} failed after: {last}",
-                             steps=restore.steps, changed=restore.changed)
-    module.exit_json(**result)
+Restore.argument_spec = dict(
+    db_instance_identifier=dict(type="str", required=True),
+    snapshot_identifier=dict(type="str"),
+    restore_time=dict(type="str"),
+    use_latest_restorable_time=dict(type="bool", default=False),
+    restored_identifier=dict(type="str", required=True),
+    replaced_identifier=dict(type="str", required=True),
+    tags=dict(type="dict", default={}),
+    wait_timeout=dict(type="int", default=3600),
+    poll_interval=dict(type="int", default=15),
+    swap=dict(type="bool", default=True),
+    dns_wait=dict(type="bool", default=False),
+    dns_timeout=dict(type="int", default=1200),
+)
 
+
+def main():
+    Restore.main()
 
 if __name__ == "__main__":
     main()

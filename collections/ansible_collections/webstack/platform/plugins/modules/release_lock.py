@@ -75,9 +75,9 @@ document:
 import fcntl
 import json
 import os
-import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.webstack.platform.plugins.module_utils.waiter import Waiter
 from ansible_collections.webstack.platform.plugins.module_utils.release_lock import (
     HELD, LOCK_OPTIONS, OURS, STALE, dump, judge_take, left_alone, new_holder, parse, refusal, releasable, taken_over)
 
@@ -99,7 +99,7 @@ def main():
     p = module.params
     path = p["path"]
     where = f"lock file {path}"
-    now = time.time()
+    now = Waiter.clock.time()  # wall time: the lock's epochs are read by other runs
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         if p["state"] == "absent" or module.check_mode:

@@ -98,16 +98,9 @@ document:
 """
 
 import json
-import time
-
-try:
-    import botocore  # noqa: F401  imported for AnsibleAWSModule's error handling
-except ImportError:
-    pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
 from ansible_collections.webstack.platform.plugins.module_utils.release_lock import (
     FREE, HELD, LOCK_OPTIONS, OURS, STALE, dump, judge_take, left_alone, new_holder, parse, refusal, releasable,
     taken_over)
@@ -118,12 +111,28 @@ MISSING = ["NoSuchKey", "404", "NotFound"]
 CONFLICT = ["PreconditionFailed", "412", "ConditionalRequestConflict", "409"]
 
 
-class S3Lock:
+class S3Lock(Layer):
+    label = "s3_lock"
+    retries = {"retries": 10, "delay": 3}
+    argument_spec = {
+        "bucket": {"type": "str", "required": True},
+        "key": {"type": "str", "required": True, "no_log": False},
+        **LOCK_OPTIONS,
+        "read_json_key": {"type": "str", "default": "", "no_log": False},
+        "encryption": {"type": "str", "default": "AES256", "choices": ["AES256", "aws:kms"]},
+        "kms_key_id": {"type": "str", "default": ""},
+    }
+
     def __init__(self, module):
-        self.module = module
-        self.p = module.params
+        super().__init__(module)
         self.where = f"lock object s3://{self.p['bucket']}/{self.p['key']}"
-        self.s3 = module.client("s3", retry_decorator=AWSRetry.jittered_backoff(retries=10))
+        self.s3 = self.client("s3")
+
+    def run(self):
+        now = self.clock.time()  # wall time: the lock's epochs are read by other runs
+        if self.p["state"] == "absent":
+            self.release(now)
+        self.take(now)
 
     def get(self, key):
         """(text, ETag) of an object, (None, None) when it does not exist."""
@@ -215,23 +224,7 @@ class S3Lock:
 
 
 def main():
-    module = AnsibleAWSModule(
-        argument_spec={
-            "bucket": {"type": "str", "required": True},
-            "key": {"type": "str", "required": True, "no_log": False},
-            **LOCK_OPTIONS,
-            "read_json_key": {"type": "str", "default": "", "no_log": False},
-            "encryption": {"type": "str", "default": "AES256", "choices": ["AES256", "aws:kms"]},
-            "kms_key_id": {"type": "str", "default": ""},
-        },
-        supports_check_mode=True,
-    )
-    lock = S3Lock(module)
-    now = time.time()
-    if module.params["state"] == "absent":
-        lock.release(now)
-    lock.take(now)
-
+    S3Lock.main()
 
 if __name__ == "__main__":
     main()

@@ -137,11 +137,6 @@ changes:
   type: list
 """
 
-try:
-    import botocore  # noqa: F401  imported for AnsibleAWSModule's error handling
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.webstack.platform.plugins.module_utils.base import Layer

@@ -169,11 +169,6 @@ changes:
 
 import json
 
-try:
-    import botocore  # noqa: F401  imported for AnsibleAWSModule's error handling
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
 

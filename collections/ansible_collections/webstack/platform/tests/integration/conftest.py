@@ -79,7 +79,8 @@ class Moto:
         return actions
 
     def mutating(self, actions):
-        return [a for a in actions if a.startswith(MUTATING_PREFIXES)]
+        """Actions that change state: by name, and the REST writes (S3), recorded as `PUT|POST|DELETE <url>`."""
+        return [a for a in actions if a.startswith(MUTATING_PREFIXES) or a.startswith(("PUT ", "POST ", "DELETE "))]
 
 
 @pytest.fixture(scope="module")

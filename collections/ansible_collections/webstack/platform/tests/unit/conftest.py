@@ -29,7 +29,6 @@ from ansible.module_utils.testing import patch_module_args  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils import cloud  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper  # noqa: E402
-from ansible_collections.webstack.platform.plugins.module_utils.waiter import Clock, Waiter  # noqa: E402
 
 
 class ModuleExit(Exception):
@@ -88,37 +87,6 @@ def run_module(capsys):
         return ModuleExit(json.loads(out))
 
     return runner
-
-
-class FakeClock(Clock):
-    """A monotonic clock that advances only when something sleeps on it: `t` (also `now()`), `sleeps` (every sleep,
-    in order). `clock["sleeps"]` / `clock["t"]` read the same (the dict-shaped state some tests use)."""
-
-    def __init__(self, start=0.0):
-        self.t, self.sleeps = float(start), []
-
-    def now(self):
-        return self.t
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.t += seconds
-
-    def __getitem__(self, key):
-        return getattr(self, key)
-
-
-@pytest.fixture
-def fake_clock(monkeypatch):
-    """fake_clock(start=0.0) -> FakeClock: the clock of every Waiter (module_utils/waiter.py) of the test, and so of
-    every wait loop and every elapsed time the modules report; nothing really sleeps."""
-
-    def install(start=0.0):
-        clock = FakeClock(start)
-        monkeypatch.setattr(Waiter, "clock", clock)
-        return clock
-
-    return install
 
 
 class SnapshotApi:

@@ -76,3 +76,43 @@ def test_api_error_names_the_last_step(error_after, expected):
     with pytest.raises(Exit):
         run_layer(module, Manager(["create alarm a", "create alarm b"], error_after=error_after), "alarms")
     assert module.failed[1] == expected and module.exited is None
+
+
+class _Client:
+    def __init__(self, service, retry_decorator, **extra):
+        self.service, self.retry_decorator, self.extra = service, retry_decorator, extra
+
+
+class Clients(FakeModule):
+    def __init__(self, check_mode=False):
+        super().__init__("present")
+        self.check_mode = check_mode
+        self.made = []
+
+    def client(self, service, retry_decorator=None, **extra):
+        self.made.append(service)
+        return _Client(service, retry_decorator, **extra)
+
+
+def test_one_client_per_service_region_and_retried_codes():
+    layer = Layer(Clients())
+    assert layer.client("ec2") is layer.client("ec2")
+    assert layer.client("ec2", retry_codes=("X",)) is not layer.client("ec2")
+    assert layer.client("ecr", region="us-east-1") is not layer.client("ecr")
+    assert layer.client("ecr", region="us-east-1").extra == {"region": "us-east-1"}
+    assert layer.module.made == ["ec2", "ec2", "ecr", "ecr"]
+
+
+def test_change_calls_only_outside_check_mode():
+    calls = []
+    assert Layer(Clients()).change("create x", calls.append, "x") is None and calls == ["x"]
+    checked = Layer(Clients(check_mode=True))
+    checked.change("create y", calls.append, "y")
+    assert calls == ["x"] and checked.changes == ["create y"]
+
+
+def test_recorded_fields_are_the_diff():
+    layer = Layer(Clients())
+    layer.change("bucket b: set versioning")
+    layer.record("bucket.versioning", "Suspended", "Enabled")
+    assert layer.diff() == {"before": {"bucket.versioning": "Suspended"}, "after": {"bucket.versioning": "Enabled"}}

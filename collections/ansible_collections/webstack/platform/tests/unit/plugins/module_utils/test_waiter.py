@@ -58,3 +58,17 @@ def test_wait_until_returns_the_value_or_none_at_the_deadline(clock):
     values = iter([None, [], "ready"])
     assert waiting.wait_until(lambda: next(values), 100, 10) == "ready" and clock.sleeps == [10, 10]
     assert waiting.wait_until(lambda: None, 25, 10) is None and clock.sleeps[-3:] == [10, 10, 5]
+
+
+def test_a_whole_interval_is_slept_only_when_it_ends_by_the_deadline(clock):
+    waiter = waiting.Waiter(25, 10)
+    assert waiter.sleep(whole=True) and waiter.sleep(whole=True) and not waiter.sleep(whole=True)
+    assert clock.sleeps == [10, 10] and waiter.sleep() and clock.sleeps == [10, 10, 5] and not waiter.sleep()
+
+
+def test_a_waiter_given_its_own_clock_leaves_the_default_alone(fake_clock):
+    shared = fake_clock()
+    own = type(shared)(start=50.0)
+    waiter = waiting.Waiter(30, 10, clock=own)
+    assert waiter.until(lambda: None) is None
+    assert own.sleeps == [10, 10, 10] and waiter.elapsed() == 30 and shared.sleeps == []

@@ -165,7 +165,7 @@ def http_port():
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, fake_clock):
     fake = FakeDocker(images={"app:2": {"Id": "sha256:two", "Config": {"User": "10001:10001"}},
                               "app:1": {"Id": "sha256:one", "Config": {"User": "app"}}})
     monkeypatch.setattr(mod.docker, "APIClient", lambda **_kw: fake)
@@ -175,7 +175,7 @@ def env(tmp_path, monkeypatch):
         monkeypatch.setattr(mod.os, "stat", lambda p: type("S", (), {"st_uid": 10001 if "/web/" in str(p) else 0,
                                                                       "st_gid": 10001 if "/web/" in str(p) else 0,
                                                                       "st_mode": real_stat(p).st_mode})())
-    monkeypatch.setattr(mod, "sleep", lambda s: None)
+    fake_clock(start=1_700_000_000.0)  # nothing sleeps; wall-clock-like times (switched_at)
     conf = tmp_path / "conf.d"
     conf.mkdir()
     (conf / "upstream.conf").write_text("upstream webstack_app { server 127.0.0.1:8081; }\n")
@@ -318,10 +318,7 @@ def test_a_container_that_exits_ends_the_gate_at_once(env, capsys, http_port):
     assert not [x for x in fake.calls if x[0] == "exec"]
 
 
-def test_a_never_ready_container_fails_after_its_grace(env, capsys, monkeypatch):
-    clock = {"t": 1000.0}
-    monkeypatch.setattr(mod, "now", lambda: clock["t"])
-    monkeypatch.setattr(mod, "sleep", lambda s: clock.__setitem__("t", clock["t"] + s))
+def test_a_never_ready_container_fails_after_its_grace(env, capsys):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("H", (Ready,), {"status": 503}))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -419,9 +416,8 @@ def test_migrate_fails_with_the_output_and_masks_secrets(env, capsys, http_port)
     assert not ok.get("failed") and ok["exit_code"] == 0
 
 
-def test_migrate_output_survives_an_engine_that_refuses_logs_for_a_moment(env, capsys, http_port, monkeypatch):
+def test_migrate_output_survives_an_engine_that_refuses_logs_for_a_moment(env, capsys, http_port):
     fake = env["fake"]
-    monkeypatch.setattr(mod, "sleep", lambda seconds: None)
     planned = run(env, capsys, action="plan", version="2", processes=procs(http_port), secret_values=SECRETS)
     fake.wait_code, fake.logs_errors = 1, 2
     fake.logs_text["ut-migrate-blue"] = "ERROR: relation missing\n"

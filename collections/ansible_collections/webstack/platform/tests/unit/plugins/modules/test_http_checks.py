@@ -52,8 +52,8 @@ def run(capsys, **args):
     return json.loads(capsys.readouterr().out)
 
 
-def test_checks_pass_with_json_field_body_and_host(base, capsys, monkeypatch):
-    monkeypatch.setattr(mod, "sleep", lambda s: None)
+def test_checks_pass_with_json_field_body_and_host(base, capsys, fake_clock):
+    fake_clock()
     res = run(capsys, base_url=base, checks=[
         {"path": "/version", "json_field": "version", "json_equals": "2.0.0"},
         {"path": "/version", "json_field": "build.sha", "json_equals": "abc"},

@@ -112,18 +112,9 @@ def script(aws_stub):
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """A fake monotonic clock that advances only when the module sleeps."""
-    now = [1000.0]
-    slept = []
-
-    def sleep(seconds):
-        slept.append(seconds)
-        now[0] += seconds
-
-    monkeypatch.setattr(mod, "_now", lambda: now[0])
-    monkeypatch.setattr(mod, "_sleep", sleep)
-    return slept
+def clock(fake_clock):
+    """The seconds the module slept, on a fake monotonic clock that advances only when the module sleeps."""
+    return fake_clock(start=1000.0).sleeps
 
 
 def args(**overrides):

@@ -39,15 +39,14 @@ def test_take_refuse_naming_the_holder_release(tmp_path, capsys):
     assert released["changed"] is True and not os.path.exists(path)
 
 
-def test_an_expired_lock_is_taken_over_and_a_fresh_one_broken_only_on_request(tmp_path, capsys, monkeypatch):
+def test_an_expired_lock_is_taken_over_and_a_fresh_one_broken_only_on_request(tmp_path, capsys, clock_ahead):
     path = str(tmp_path / "release.lock")
     run(capsys, path=path, run_id="dead", operation="deploy", user="alice", host="h", ttl=60)
     still = run(capsys, path=path, run_id="new", operation="deploy", ttl=60)
     assert still["failed"]
     broke = run(capsys, path=path, run_id="new", operation="deploy", break_lock=True)
     assert not broke.get("failed") and broke["broken"]["run_id"] == "dead"
-    real = mod.time.time
-    monkeypatch.setattr(mod.time, "time", lambda: real() + 7200)
+    clock_ahead(7200)
     later = run(capsys, path=path, run_id="third", operation="restore")
     assert not later.get("failed") and later["broken"]["run_id"] == "new"
     assert json.load(open(path))["run_id"] == "third"

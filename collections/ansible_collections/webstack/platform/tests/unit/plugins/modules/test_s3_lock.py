@@ -1,7 +1,7 @@
 """webstack.platform.s3_lock with botocore's Stubber, S3 answers shaped like AWS's: a free lock taken with
 If-None-Match=*, a held one (412 PreconditionFailed on the PUT, or found on the GET) refused naming the holder, an
 expired or broken one taken over with If-Match=<ETag>, a lost race, the release of this run's lock only, check mode.
-The same module runs against the emulator in tests/aws/test_role_modules.py."""
+The same module runs against the emulator in tests/integration/test_network_storage_lock_moto.py."""
 
 from __future__ import annotations
 

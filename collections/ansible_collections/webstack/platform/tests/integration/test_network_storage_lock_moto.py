@@ -1,33 +1,52 @@
-"""Emulator-backed tests of the collection modules used by the network/storage roles (webstack.platform.vpc_network,
-webstack.platform.security_groups, webstack.platform.storage), the deploy lock of role release (webstack.platform.s3_lock). The modules
-run in-process (their `main()` with patched module arguments) against the real moto server of the session:
-create, no-op, drift + check mode, repair, bad input, delete."""
+"""Emulator-backed tests of the modules of the network/storage roles (webstack.platform.vpc_network,
+webstack.platform.security_groups, webstack.platform.storage) and of the deploy lock of role release
+(webstack.platform.s3_lock). The modules run in-process (their `main()` with patched module arguments) against the
+moto server of this test module (conftest), reset before each test: create, no-op, drift + check mode, repair, bad
+input, delete."""
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-
 from contextlib import redirect_stdout
 
-
+import boto3
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from awsharness import REGION, ROOT, mutating
+from ansible_collections.webstack.platform.plugins.modules import s3_lock as s3_lock_mod
+from ansible_collections.webstack.platform.plugins.modules import security_groups as groups_mod
+from ansible_collections.webstack.platform.plugins.modules import storage as storage_mod
+from ansible_collections.webstack.platform.plugins.modules import vpc_network as network_mod
+
+REGION = "eu-west-1"
 
 
-def _load(path: str, name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+class Emulator:
+    """The conftest's moto server as these tests use it: clients in REGION, the recorder started and stopped."""
+
+    def __init__(self, server):
+        self.server, self.url = server, server.url
+
+    def client(self, service):
+        return boto3.client(service, region_name=REGION, endpoint_url=self.url,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def recorder_start(self):
+        self.server.start_recording()
+
+    def recorder_stop(self):
+        return self.server.recorded_actions()
 
 
-MODULES = "collections/ansible_collections/webstack/platform/plugins/modules"
-network_mod = _load(f"{MODULES}/vpc_network.py", "webstack_platform_vpc_network")
-groups_mod = _load(f"{MODULES}/security_groups.py", "webstack_platform_security_groups")
-storage_mod = _load(f"{MODULES}/storage.py", "webstack_platform_storage")
-s3_lock_mod = _load(f"{MODULES}/s3_lock.py", "webstack_platform_s3_lock")
+@pytest.fixture(name="moto")
+def emulator(moto):
+    moto.reset()
+    return Emulator(moto)
+
+
+@pytest.fixture
+def mutating(moto):
+    """The calls of a recording that change something (the conftest's list)."""
+    return moto.server.mutating
 
 
 @pytest.fixture
@@ -55,7 +74,7 @@ NET = dict(name="unit-net", cidr_block="10.80.0.0/16", availability_zones=["eu-w
 
 
 # -- webstack.platform.vpc_network ------------------------------------------------------------------------
-def test_network_create_noop_check_repair_delete(run, moto):
+def test_network_create_noop_check_repair_delete(run, moto, mutating):
     planned = run(network_mod, NET, check=True)
     assert planned["changed"] and any("create VPC unit-net" in c for c in planned["changes"])
     assert moto.client("ec2").describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["unit-net"]}])["Vpcs"] == []
@@ -110,7 +129,7 @@ def _groups(vpc_id):
     ])
 
 
-def test_security_groups_exact_rules(run, moto):
+def test_security_groups_exact_rules(run, moto, mutating):
     vpc_id = moto.client("ec2").create_vpc(CidrBlock="10.90.0.0/16")["Vpc"]["VpcId"]
     created = run(groups_mod, _groups(vpc_id))
     assert created["changed"] and set(created["ids"]) == {"alb", "app"}
@@ -154,7 +173,7 @@ STORAGE = dict(
     recovery_window_days=0, tags={"Environment": "unit"})
 
 
-def test_storage_create_noop_drift_delete(run, moto):
+def test_storage_create_noop_drift_delete(run, moto, mutating):
     created = run(storage_mod, STORAGE)
     assert created["changed"] and set(created["secrets"]) == {"token", "db"}
     assert created["repositories"]["unit/app"]["uri"].endswith("/unit/app")
@@ -185,7 +204,7 @@ def test_storage_create_noop_drift_delete(run, moto):
 
 
 # -- webstack.platform.s3_lock ----------------------------------------------------------------------------
-def test_s3_lock_take_refuse_expire_break_release(run, moto, monkeypatch):
+def test_s3_lock_take_refuse_expire_break_release(run, moto, clock_ahead):
     s3 = moto.client("s3")
     bucket, key = "unit-lock-bucket", "lock/unit.json"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -211,11 +230,10 @@ def test_s3_lock_take_refuse_expire_break_release(run, moto, monkeypatch):
     broke = run(s3_lock_mod, dict(lock, run_id="b", operation="deploy", break_lock=True))
     assert not broke.get("failed") and broke["broken"]["run_id"] == "a"
 
-    real = s3_lock_mod.time.time
-    monkeypatch.setattr(s3_lock_mod.time, "time", lambda: real() + 7200)  # b's lock expired
+    clock_ahead(7200)  # b's lock expired
     later = run(s3_lock_mod, dict(lock, run_id="c", operation="restore"))
     assert not later.get("failed") and later["broken"]["run_id"] == "b"
-    monkeypatch.setattr(s3_lock_mod.time, "time", real)
+    clock_ahead(0)
 
     released = run(s3_lock_mod, dict(lock, run_id="c", state="absent"))
     assert released["changed"] is True
