@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 from collections import ChainMap
 
+import yaml
 from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -42,6 +43,8 @@ from ansible.plugins.loader import add_all_plugin_dirs
 from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
 from ansible.utils.path import unfrackpath
 from ansible.utils.vars import load_extra_vars
+
+_PlainLoader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
 
 CENSORED = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
 
@@ -77,6 +80,31 @@ class _Problem:
         return f"{self.role} : {self.task.rstrip('.')}{item}: {self.message}"
 
 
+def _memoize_compiles(templar):
+    """Compile each distinct template or expression once per run (ansible-core 2.19 compiles a template every time it
+    renders one, and the checks of a platform render the same role defaults again and again): the engine of this
+    run's templar, and the copies lazy containers make of it, share one cache. A compiled template does not depend on
+    the variables it is rendered with. Without the engine's methods (another ansible-core) nothing is changed."""
+    engine = getattr(templar, '_engine', None)
+    cache = {}
+
+    def memoized(original):
+        def compile_once(source, options):
+            try:
+                key = (original.__name__, str(source), options)
+                return cache[key]
+            except KeyError:
+                cache[key] = compiled = original(source, options)
+                return compiled
+            except TypeError:  # unhashable options: compile as usual
+                return original(source, options)
+        return compile_once
+
+    for name in ('_compile_template', '_compile_expression'):
+        if engine is not None and callable(getattr(engine, name, None)):
+            setattr(engine, name, memoized(getattr(engine, name)))
+
+
 def _error_text(ex):
     return getattr(ex, 'message', None) or str(ex) or type(ex).__name__
 
@@ -109,9 +137,10 @@ class _RoleFiles:
         self.entry_point = entry_point
         self.defaults = plugin._load_role_yaml(path, 'defaults', 'main') or {}
         self.vars = plugin._load_role_yaml(path, 'vars', 'main') or {}
-        specs = plugin._load_role_yaml(path, 'meta', 'argument_specs')
+        # the specs are data for ArgumentSpecValidator, never templated: read without ansible's origin/trust tagging
+        specs = plugin._load_role_yaml(path, 'meta', 'argument_specs', plain=True)
         if specs is None:
-            specs = (plugin._load_role_yaml(path, 'meta', 'main') or {})
+            specs = (plugin._load_role_yaml(path, 'meta', 'main', plain=True) or {})
         self.spec = ((specs or {}).get('argument_specs') or {}).get(entry_point)
         self.tasks = plugin._parse_task_file(self, f'{entry_point}.yml', seen=())
 
@@ -137,10 +166,13 @@ class ActionModule(ActionBase):
                 return name, path
         raise AnsibleError(f"the role '{name}' was not found in {':'.join(search)}")
 
-    def _load_role_yaml(self, path, subdir, main):
+    def _load_role_yaml(self, path, subdir, main, plain=False):
         for ext in ('.yml', '.yaml', '.json', ''):
             candidate = os.path.join(path, subdir, main + ext)
             if os.path.isfile(candidate):
+                if plain:
+                    with open(candidate, 'rb') as stream:
+                        return yaml.load(stream, Loader=_PlainLoader)  # nosec B506 - a safe loader
                 return self._loader.load_from_file(candidate, unsafe=True, trusted_as_template=True)
         return None
 
@@ -315,6 +347,7 @@ class ActionModule(ActionBase):
             entry_point=dict(type='str', default='validate'),
         ))
         self._view_templar = self._templar.copy_with_new_env(available_variables={})
+        _memoize_compiles(self._view_templar)
         extra_keys = set(load_extra_vars(self._loader))
         run = _Run(extra={k: task_vars[k] for k in extra_keys if k in task_vars})
 

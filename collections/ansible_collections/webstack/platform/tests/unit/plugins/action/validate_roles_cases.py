@@ -363,3 +363,16 @@ def test_the_module_refuses_bad_arguments(roles_dir):
 
 def test_plugin_docstring_names_the_supported_kinds():
     assert all(word in validate_roles.__doc__ for word in ("assert", "set_fact", "fail", "include_tasks", "deferred"))
+
+
+def test_a_template_compiled_once_renders_with_each_roles_variables(roles_dir):
+    """The run compiles each distinct template once: the same check text in two roles sees each role's own values."""
+    check = """
+        - name: Check the shared rule
+          assert: {that: ["shared_limit | int > 0"], fail_msg: "shared_limit is {{ shared_limit }}"}
+        """
+    make_role(roles_dir, "r1", check, defaults={"shared_limit": 5})
+    make_role(roles_dir, "r2", check, role_vars={"shared_limit": 0})
+    result = run(["r1", "r2"], {})
+    assert result["checked"] == ["r1", "r2"] and result["problems"] == [
+        {"role": "r2", "task": "Check the shared rule", "msg": "shared_limit is 0"}]
