@@ -28,6 +28,7 @@ try:
 except ImportError:  # AnsibleAWSModule reports the missing dependency itself
     pass
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import paginated_query_with_retries
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.webstack.platform.plugins.module_utils.waiter import Waiter
@@ -89,6 +90,10 @@ class Layer:
             self._clients[key] = self.module.client(service, retry_decorator=retrying(extra_codes=codes, **self.retries),
                                                     **extra)
         return self._clients[key]
+
+    def paginate(self, client, operation, **params):
+        """The whole result of a paginated operation, each page with the layer's retries."""
+        return paginated_query_with_retries(client, operation, retry_decorator=retrying(**self.retries), **params)
 
     def waiter(self, timeout=None, interval=None):
         """A Waiter on the layer's clock; by default the module's wait_timeout and poll_interval."""

@@ -15,7 +15,7 @@ What differs per service (API operations, field names, error codes, progress, ow
 from __future__ import annotations
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import paginated_query_with_retries
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
 from ansible_collections.webstack.platform.plugins.module_utils.waiter import Waiter
@@ -53,9 +53,8 @@ class SnapshotService:
         return found[0] if found else None
 
     def manual_snapshots(self, client, owner):
-        paginator = client.get_paginator(self.describe_op)
-        result = AWSRetry.jittered_backoff()(paginator.paginate(
-            **dict(self.manual_filter, **{self.owner_key: owner})).build_full_result)()
+        result = paginated_query_with_retries(client, self.describe_op,
+                                              **dict(self.manual_filter, **{self.owner_key: owner}))
         return [s for s in result.get(self.list_key, []) if self.belongs_to(s, owner) and self.is_manual(s)]
 
     def create(self, client, owner, snapshot_id, tags):

@@ -291,8 +291,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
-from ansible_collections.webstack.platform.plugins.module_utils.compare import empty as _empty
-from ansible_collections.webstack.platform.plugins.module_utils.compare import same as _same
+from ansible_collections.webstack.platform.plugins.module_utils.compare import empty, same
 from ansible_collections.webstack.platform.plugins.module_utils.waiter import error_code
 
 ASSUME_ECS_TASKS = {
@@ -589,9 +588,9 @@ class EcsApp(Layer):
                 cur = dict(cur[0])
                 cur["environment"] = _by_name(cur.get("environment"))
                 cur["secrets"] = _by_name(cur.get("secrets"))
-                if not _same(cur, value[0]):
+                if not same(cur, value[0]):
                     return False
-                if any(key not in value[0] and not _empty(cur.get(key)) for key in OPTIONAL_CONTAINER_KEYS):
+                if any(key not in value[0] and not empty(cur.get(key)) for key in OPTIONAL_CONTAINER_KEYS):
                     return False
             elif key == "volumes":
                 if sorted(v.get("name") for v in current.get("volumes") or []) != sorted(v["name"] for v in value):
@@ -599,7 +598,7 @@ class EcsApp(Layer):
             elif key == "requiresCompatibilities":
                 if sorted(current.get(key) or []) != sorted(value):
                     return False
-            elif not _same(current.get(key), value):
+            elif not same(current.get(key), value):
                 return False
         return True
 
@@ -780,7 +779,7 @@ class EcsApp(Layer):
                 "DisableScaleIn": False,
             }
             policy = policies.get((rid, name))
-            if policy is None or not _same(policy.get("TargetTrackingScalingPolicyConfiguration"), config):
+            if policy is None or not same(policy.get("TargetTrackingScalingPolicyConfiguration"), config):
                 self.change(f"scaling policy {name}: CPU target {config['TargetValue']}%")
                 if not self.check:
                     self.aas.put_scaling_policy(aws_retry=True, PolicyName=name, ServiceNamespace="ecs", ResourceId=rid,

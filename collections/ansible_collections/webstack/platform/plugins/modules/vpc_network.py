@@ -245,16 +245,15 @@ class Network(Layer):
             self.module.fail_json_aws(e, msg=f"{method} failed (retried for {self.params['wait_timeout']}s while "
                                              f"{'/'.join(codes)})", changes=self.changes)
 
-    def paginate(self, method, key, **kwargs):
+    def list_all(self, method, key, **kwargs):
         try:
-            paginator = self.ec2.get_paginator(method)
-            return paginator.paginate(**kwargs).build_full_result()[key]
+            return self.paginate(self.ec2, method, **kwargs)[key]
         except Exception as e:  # pylint: disable=broad-except
             self.module.fail_json_aws(e, msg=f"{method} failed", changes=self.changes)
 
     # -- lookups --------------------------------------------------------------------------------------
     def find_vpc(self):
-        vpcs = self.paginate("describe_vpcs", "Vpcs",
+        vpcs = self.list_all("describe_vpcs", "Vpcs",
                              Filters=[{"Name": "tag:Name", "Values": [self.name]}])
         if self.params["cidr_block"]:
             vpcs = [v for v in vpcs if v["CidrBlock"] == self.params["cidr_block"]] or vpcs
@@ -295,7 +294,7 @@ class Network(Layer):
         azs = self.params["availability_zones"]
         existing = {}
         if self.vpc_id:
-            for s in self.paginate("describe_subnets", "Subnets", Filters=[{"Name": "vpc-id", "Values": [self.vpc_id]}]):
+            for s in self.list_all("describe_subnets", "Subnets", Filters=[{"Name": "vpc-id", "Values": [self.vpc_id]}]):
                 existing[s["CidrBlock"]] = s
         ids = {}
         for tier in TIERS:
@@ -327,7 +326,7 @@ class Network(Layer):
     def ensure_igw(self):
         igws = []
         if self.vpc_id:
-            igws = self.paginate("describe_internet_gateways", "InternetGateways",
+            igws = self.list_all("describe_internet_gateways", "InternetGateways",
                                  Filters=[{"Name": "attachment.vpc-id", "Values": [self.vpc_id]}])
         if igws:
             self.ensure_tags(igws[0]["InternetGatewayId"], _tags_of(igws[0]), f"{self.name}-igw")
@@ -346,7 +345,7 @@ class Network(Layer):
         wanted_azs = azs if mode == "per_az" else azs[:1] if mode == "single" else []
         nats = []
         if self.vpc_id:
-            nats = [n for n in self.paginate("describe_nat_gateways", "NatGateways",
+            nats = [n for n in self.list_all("describe_nat_gateways", "NatGateways",
                                              Filters=[{"Name": "vpc-id", "Values": [self.vpc_id]}])
                     if n["State"] in ("pending", "available")]
         by_subnet = {n["SubnetId"]: n for n in nats}
@@ -418,7 +417,7 @@ class Network(Layer):
         azs = self.params["availability_zones"]
         tables = []
         if self.vpc_id:
-            tables = self.paginate("describe_route_tables", "RouteTables",
+            tables = self.list_all("describe_route_tables", "RouteTables",
                                    Filters=[{"Name": "vpc-id", "Values": [self.vpc_id]}])
         by_name = {_tags_of(t).get("Name"): t for t in tables}
         nat_list = list(nat_by_az.values())
@@ -632,7 +631,7 @@ class Network(Layer):
         logs = self.call("describe_flow_logs", Filters=[{"Name": "resource-id", "Values": [vpc_id]}])["FlowLogs"]
         if logs:
             self.call("delete_flow_logs", FlowLogIds=[log["FlowLogId"] for log in logs])
-        nats = [n for n in self.paginate("describe_nat_gateways", "NatGateways", Filters=flt) if n["State"] != "deleted"]
+        nats = [n for n in self.list_all("describe_nat_gateways", "NatGateways", Filters=flt) if n["State"] != "deleted"]
         for nat in nats:
             if nat["State"] != "deleting":
                 self.call("delete_nat_gateway", NatGatewayId=nat["NatGatewayId"])
@@ -641,7 +640,7 @@ class Network(Layer):
         allocations = [a["AllocationId"] for n in nats for a in n.get("NatGatewayAddresses", []) if a.get("AllocationId")]
         tagged = self.call("describe_addresses", Filters=[{"Name": "tag:Name", "Values": [f"{self.name}-nat-*"]}])["Addresses"]
         self.release_eips(sorted(set(allocations + [a["AllocationId"] for a in tagged if "AssociationId" not in a])))
-        for table in self.paginate("describe_route_tables", "RouteTables", Filters=flt):
+        for table in self.list_all("describe_route_tables", "RouteTables", Filters=flt):
             if any(a.get("Main") for a in table.get("Associations", [])):
                 continue
             for assoc in table.get("Associations", []):
@@ -649,13 +648,13 @@ class Network(Layer):
             self.call("delete_route_table", RouteTableId=table["RouteTableId"])
         # The network interfaces of load balancers, Fargate tasks and RDS are released minutes after their owner:
         # until then AWS answers DependencyViolation (and detaching the gateway, while public addresses are mapped).
-        for igw in self.paginate("describe_internet_gateways", "InternetGateways",
+        for igw in self.list_all("describe_internet_gateways", "InternetGateways",
                                  Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}]):
             self.call_while(DEPENDENCY, "detach_internet_gateway", InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc_id)
             self.call("delete_internet_gateway", InternetGatewayId=igw["InternetGatewayId"])
-        for subnet in self.paginate("describe_subnets", "Subnets", Filters=flt):
+        for subnet in self.list_all("describe_subnets", "Subnets", Filters=flt):
             self.call_while(DEPENDENCY, "delete_subnet", SubnetId=subnet["SubnetId"])
-        for group in self.paginate("describe_security_groups", "SecurityGroups", Filters=flt):
+        for group in self.list_all("describe_security_groups", "SecurityGroups", Filters=flt):
             if group["GroupName"] != "default":
                 self.call_while(DEPENDENCY, "delete_security_group", GroupId=group["GroupId"])
         self.call_while(DEPENDENCY, "delete_vpc", VpcId=vpc_id)
