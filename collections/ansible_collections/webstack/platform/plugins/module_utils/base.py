@@ -3,12 +3,13 @@
 """The base of the webstack.platform modules: one module run manages one concept (a layer, a rollout, a snapshot).
 
 A module is a `Layer` subclass with its `argument_spec` and `present()` / `absent()` (or `run()`), started by
-`main()`: `MyLayer.main()` builds the AnsibleAWSModule (check mode supported), runs `validate(module)` (bad input is
-refused before any client exists), builds the layer, runs the method for `state` and exits. What every module shares is here, once:
+`main()`: `MyLayer.main()` builds the AnsibleAWSModule (check mode supported), runs `validate(module)` (bad input
+is refused before any client exists), builds the layer, runs the method for `state` and exits. What every module
+shares is here, once:
 
 - clients: `self.client("ec2")` is `module.client(service, retry_decorator=AWSRetry.jittered_backoff(...))` with
-  the layer's `retries` (extra retried error codes per service in `retry_codes`), one client per service and
-  region, created when first used;
+  the layer's `retries` (extra retried error codes per service in `retry_codes`), one client per service, region
+  and retried codes; `self.paginate(client, operation, **params)` reads every page with the same retries;
 - changes: `self.change(message, call, *args, **kwargs)` records a change (one line of `changes`) and makes it
   with `call` unless in check mode; `self.record(key, before, after)` adds fields to the diff;
 - diff, in one shape `{"before": ..., "after": ...}`: the recorded fields when the module records any
@@ -17,7 +18,8 @@ refused before any client exists), builds the layer, runs the method for `state`
 - errors: an AWS error leaving `present()`/`absent()`/`run()` fails through `fail_json_aws` with a message naming
   the layer and the step (the last change, or "reading the current state") and the changes made so far;
   `self.fail(msg, **result)` for the module's own refusals;
-- exit: `changed` (any change), `changes`, `diff` and the method's result dict;
+- exit: `changed` (any change), `changes`, `diff` and the method's result dict (a module whose result has another
+  shape overrides `exit`, `fail_aws` or `current_step`);
 - time: `self.clock` (`Waiter.clock`) and `self.waiter(timeout, interval)` for every wait, so one fake clock
   drives a whole run in the unit tests.
 """
@@ -51,11 +53,8 @@ class Layer:
 
     label = ""                     # what the module manages, first word of its AWS error messages
     argument_spec = {}
-    mutually_exclusive = ()
-    required_if = ()
     retries = {"retries": 8, "delay": 2}   # AWSRetry.jittered_backoff() of every client
     retry_codes = {}               # service -> extra error codes retried (e.g. a resource busy for a moment)
-    module_class = AnsibleAWSModule
 
     def __init__(self, module):
         self.module = module
@@ -70,9 +69,7 @@ class Layer:
     # -- set-up ---------------------------------------------------------------------------------------------
     @classmethod
     def main(cls):
-        options = {"mutually_exclusive": list(cls.mutually_exclusive), "required_if": list(cls.required_if)}
-        module = cls.module_class(argument_spec=cls.argument_spec, supports_check_mode=True,
-                                  **{k: v for k, v in options.items() if v})
+        module = AnsibleAWSModule(argument_spec=cls.argument_spec, supports_check_mode=True)
         cls.validate(module)
         layer = cls(module)
         layer.exit(layer.guarded(layer.run))
