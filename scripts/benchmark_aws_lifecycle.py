@@ -17,7 +17,7 @@ CPU time = user + system seconds of the tool's processes (ansible-playbook and i
 not the emulator's. API calls come from the emulator's recorder; "mutating" = anything but Describe/List/Get/Head.
 
 Migrations: by default the deploy applies them from the controller to a real PostgreSQL container
-(tests/pgcontainer.py via awsharness.sandbox_pg(), `-e webstack_aws_db_address=127.0.0.1:<port>`). `--migrate ecs-task` runs them as the
+(tests/support/pgcontainer.py via support.aws.sandbox_pg(), `-e webstack_aws_db_address=127.0.0.1:<port>`). `--migrate ecs-task` runs them as the
 one-off ECS task instead (on the emulator the task always exits 0: it runs no container); `--migrate off` skips
 them (`-e ecs_release_migrate=false`, the closest to what ecs-deploy does).
 
@@ -38,9 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "aws"))
 
-from awsharness import REGION, MotoServer, ecr_image_manifest, mutating, run_playbook, sandbox_pg  # noqa: E402
+from support.aws import REGION, MotoServer, ecr_image_manifest, mutating, run_playbook, sandbox_pg  # noqa: E402
 
 BENCH_VENV = ROOT / ".venv-bench"
 ECS_DEPLOY_SPEC = "ecs-deploy==1.17.0"

@@ -3,7 +3,7 @@
 On one moto server: provision (plain), images 1.0.0 and 2.0.0 into ECR, then ROUNDS times each of
   EE deploy 2.0.0, EE rollback, plain deploy 2.0.0, plain rollback
 where "EE" is `ansible-runner transmit | docker run -i webstack/ee ansible-runner worker | ansible-runner process` with
-a private data dir built as the controller builds it (tests/awx/awxjob.py), and "plain" is ansible-playbook on the
+a private data dir built as the controller builds it (tests/support/awxjob.py), and "plain" is ansible-playbook on the
 host. Also the fixed cost of the path: preflight alone both ways. Prints a table; --json FILE writes it.
 
     scripts/benchmark-awx [--rounds 2] [--json FILE]
@@ -21,13 +21,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "aws"))
-sys.path.insert(0, str(ROOT / "tests" / "awx"))
-sys.path.insert(0, str(ROOT / "scripts"))
 
 import build_ee  # noqa: E402
-from awsharness import MotoServer, ecr_image_manifest, run_playbook  # noqa: E402
-from awxjob import AwxJob, project_copy  # noqa: E402
+
+from support.aws import MotoServer, ecr_image_manifest, run_playbook  # noqa: E402
+from support.awxjob import AwxJob, project_copy  # noqa: E402
 
 
 def main() -> int:

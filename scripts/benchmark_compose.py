@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from harness import LoadLoop, http_get  # noqa: E402
+from support.docker import LoadLoop, http_get  # noqa: E402
 
 PROJECT = "bench-compose"
 PORT = 27280

@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchmark_compose import compose_figures  # noqa: E402
-from harness import LoadLoop, docker, remove_stack, run_playbook  # noqa: E402
+
+from support.docker import LoadLoop, docker, remove_stack, run_playbook  # noqa: E402
 
 STACK = "bench-webstack"
 STATE_DIR = f"/var/lib/webstack/{STACK}"

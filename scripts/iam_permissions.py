@@ -2,7 +2,7 @@
 """The IAM permissions each aws role needs, from the API calls the emulator records (not a test: it measures).
 
 Runs provision, backup, restore, status and teardown of the sandbox against a moto server on 127.0.0.1, through
-tests/aws/awsproxy.py (which timestamps every request), maps every call to the task that made it (the json
+tests/support/awsproxy.py (which timestamps every request), maps every call to the task that made it (the json
 callback's task start/end times) and so to its role, turns calls into IAM actions (`ec2:CreateVpc`; S3's REST
 calls by method and sub-resource) and adds what AWS checks on the caller's behalf without a call of its own
 (IMPLIED, from AWS's documentation: a target-tracking policy makes Application Auto Scaling create CloudWatch
@@ -28,12 +28,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "aws"))
 VENV_PY = ROOT / ".venv" / "bin" / "python"
-if __name__ == "__main__" and Path(sys.prefix).resolve() != (ROOT / ".venv").resolve() and VENV_PY.exists() \
-        and not os.environ.get("WEBSTACK_BENCH_REEXEC"):
-    os.environ["WEBSTACK_BENCH_REEXEC"] = "1"
-    os.execv(str(VENV_PY), [str(VENV_PY), __file__, *sys.argv[1:]])
+if __name__ == "__main__" and not os.environ.get("WEBSTACK_BENCH_REEXEC"):
+    # once: the project's virtualenv (when there is one) and the test support package (tests/support) on PYTHONPATH
+    os.environ.update(WEBSTACK_BENCH_REEXEC="1",
+                      PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")])))
+    PYTHON = str(VENV_PY if VENV_PY.exists() else sys.executable)
+    os.execv(PYTHON, [PYTHON, __file__, *sys.argv[1:]])
 
 NAME = "webstack-sandbox"
 # SigV4 signing names whose IAM prefix differs.
@@ -149,8 +150,8 @@ def attribute(calls, windows) -> dict[str, set[str]]:
 
 def record(operations=None) -> dict[str, set[str]]:
     """Run the lifecycle through a timestamping proxy and return role -> IAM actions."""
-    from awsharness import MotoServer, run_playbook
-    from awsproxy import AwsProxy
+    from support.aws import MotoServer, run_playbook
+    from support.awsproxy import AwsProxy
 
     server = MotoServer(ecs_service_running=1).start()
     proxy = AwsProxy(server.url).start()

@@ -1,5 +1,5 @@
 """The least-privilege IAM actions of each aws playbook, measured: every playbook runs once against a fresh moto
-server (tests/aws/awsharness.py) with its API recorder on, and each recorded call becomes the IAM action it needs.
+server (tests/support/moto.py) with its API recorder on, and each recorded call becomes the IAM action it needs.
 
     scripts/iam-policy [--json docs/iam-policies.json]
 
@@ -18,9 +18,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "aws"))
 
-from awsharness import MotoServer, ecr_image_manifest, run_playbook  # noqa: E402
+from support.aws import MotoServer, ecr_image_manifest, run_playbook  # noqa: E402
 from iam_permissions import FREE, IMPLIED, iam_action  # noqa: E402  (one mapping of calls to IAM actions)
 
 OUT = ROOT / "docs" / "iam-policies.json"

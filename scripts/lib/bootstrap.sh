@@ -41,6 +41,8 @@ ensure_venv() {
   fi
   export PATH="$VENV/bin:/usr/lib/postgresql/15/bin:$PATH"
   export ANSIBLE_CONFIG="$WEBSTACK_ROOT/ansible.cfg"
+  # the test support package (tests/support, `import support`) for the scripts; pytest finds it through pytest.ini
+  export PYTHONPATH="$WEBSTACK_ROOT/tests${PYTHONPATH:+:$PYTHONPATH}"
 }
 
 ensure_docker() {

@@ -13,14 +13,9 @@ Recorder: `result = ansible(..., record=True)` then `mutating(result.calls)`; or
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from awsharness import MotoServer, mutating, run_playbook  # noqa: E402
+from support.aws import MotoServer, mutating, run_playbook
 
 __all__ = ["mutating"]
 

@@ -19,7 +19,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from awsharness import ROOT, MotoServer, assert_refused_in_preflight, ecr_image_manifest, mutating, run_playbook
+
+from support.aws import ROOT, MotoServer, assert_refused_in_preflight, ecr_image_manifest, mutating, run_playbook
 
 pytestmark = pytest.mark.aws
 

@@ -1,4 +1,4 @@
-"""The playbooks against AWS's documented lags, end to end: tests/aws/awsproxy.py sits on 127.0.0.1 in front of the
+"""The playbooks against AWS's documented lags, end to end: tests/support/awsproxy.py sits on 127.0.0.1 in front of the
 moto server and answers like AWS does while long operations are under way (moto finishes them at once).
 
 - first provision: RDS and ElastiCache are `creating` without an endpoint for a few polls; the provision must wait
@@ -15,8 +15,9 @@ import urllib.request
 from urllib.parse import parse_qs
 
 import pytest
-from awsharness import run_playbook
-from awsproxy import AwsProxy, Lags
+
+from support.aws import run_playbook
+from support.awsproxy import AwsProxy, Lags
 
 pytestmark = pytest.mark.aws
 

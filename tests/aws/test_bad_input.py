@@ -5,7 +5,8 @@ import secrets
 import string
 
 import pytest
-from awsharness import assert_refused_in_preflight
+
+from support.aws import assert_refused_in_preflight
 
 # Test-only values generated per run (never stored): prod/dev inventories read them from a vault file.
 VAULT = {

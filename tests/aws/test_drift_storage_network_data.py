@@ -3,7 +3,8 @@ provision repairs each; a last check run is clean. (Compute/edge drift: test_ecs
 from __future__ import annotations
 
 import pytest
-from awsharness import mutating
+
+from support.aws import mutating
 
 NAME = "webstack-sandbox"
 BUCKET = f"{NAME}-backups-logs"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from awsharness import ROOT, assert_refused_in_preflight, mutating
+
+from support.aws import ROOT, assert_refused_in_preflight, mutating
 
 NAME = "webstack-sandbox"
 SECRETS = ROOT / ".secrets" / "sandbox"

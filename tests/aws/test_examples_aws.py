@@ -11,7 +11,8 @@ import json
 import boto3
 import pytest
 import yaml
-from awsharness import ROOT, MotoServer, ecr_image_manifest, run_playbook
+
+from support.aws import ROOT, MotoServer, ecr_image_manifest, run_playbook
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 

@@ -4,15 +4,11 @@ attributed to the task that made it, plus what AWS authorizes as the caller with
 checked against each README's "Permissions" section."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
+import iam_permissions as iam
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import iam_permissions as iam  # noqa: E402
+from support import ROOT, role_dir
 
 pytestmark = pytest.mark.aws
 
@@ -35,7 +31,7 @@ def test_the_lifecycle_exercises_every_aws_layer(recorded):
 @pytest.mark.parametrize("role", ["aws_storage", "vpc", "security_groups", "rds", "elasticache", "alb", "ecs_service",
                                   "alarms", "rds_backup", "aws_status", "release_ledger", "release"])
 def test_role_readme_lists_every_permission_its_role_needs(recorded, role):
-    patterns = iam.readme_permissions(next(ROOT.glob(f"roles/*/{role}")) / "README.md")
+    patterns = iam.readme_permissions(role_dir(role) / "README.md")
     assert patterns, f"roles/{role}/README.md has no '## Permissions' section with IAM actions"
     missing = iam.missing_from_readme(recorded.get(role, set()), patterns)
     assert missing == [], f"roles/{role}/README.md's permission list lacks: {', '.join(missing)}"

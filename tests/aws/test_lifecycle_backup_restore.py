@@ -1,5 +1,5 @@
 """backup.yml, restore.yml and status.yml on the aws sandbox (roles rds_backup, aws_status), end to end against
-the moto server, read back with boto3; the pg_dump part against a real PostgreSQL container (awsharness.sandbox_pg())
+the moto server, read back with boto3; the pg_dump part against a real PostgreSQL container (support.aws.sandbox_pg())
 through the reachable-address option.
 
 One sandbox is provisioned for the module and the tests run in file order on its state: three backups (retention
@@ -17,7 +17,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from awsharness import assert_refused_in_preflight, free_port, mutating, sandbox_pg
+
+from support.aws import assert_refused_in_preflight, free_port, mutating, sandbox_pg
 
 pytestmark = pytest.mark.aws
 

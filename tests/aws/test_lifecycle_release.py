@@ -1,6 +1,6 @@
 """Release lifecycle on the aws platform (role ecs_release): deploy.yml, rollback.yml, migrate.yml on a provisioned
 sandbox (moto server, services reporting running tasks) with the SQL parts against a real PostgreSQL container
-(awsharness.sandbox_pg(), tests/pgcontainer.py) through `-e webstack_aws_db_address=127.0.0.1:<port>`.
+(support.aws.sandbox_pg(), tests/support/pgcontainer.py) through `-e webstack_aws_db_address=127.0.0.1:<port>`.
 
 One provision per module; the tests run in file order and each builds on the emulator state the previous left:
   deploy 2.0.0 -> re-deploy (no-op, taking over an expired deploy lock) -> --check deploy 1.0.0 -> deploy and rollback
@@ -16,7 +16,8 @@ import json
 import time
 
 import pytest
-from awsharness import ROOT, ecr_image_manifest, free_port, mutating, sandbox_pg
+
+from support.aws import ROOT, ecr_image_manifest, free_port, mutating, sandbox_pg
 
 pytestmark = pytest.mark.aws
 

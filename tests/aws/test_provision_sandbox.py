@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from awsharness import ROOT, mutating
+
+from support.aws import ROOT, mutating
 
 NAME = "webstack-sandbox"
 SECRETS = ROOT / ".secrets" / "sandbox"

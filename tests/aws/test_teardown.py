@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from awsharness import mutating
+from support.aws import mutating
 
 NAME = "webstack-sandbox"
 

@@ -7,16 +7,13 @@
 from __future__ import annotations
 
 import fcntl
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import build_ee  # noqa: E402
+import build_ee
 
 
 @pytest.fixture(scope="session")

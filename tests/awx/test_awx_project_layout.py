@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from support import ROLES_PATH
+
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "playbooks").glob("*.yml"))
 UNRESOLVED = "could not resolve the module_defaults group webstack.platform.aws"
@@ -126,7 +128,7 @@ def test_ledger_deployed_by_names_the_controller_user_and_job(tmp_path, extra, e
         f"all:\n  hosts:\n    localhost:\n      ansible_connection: local\n      ansible_python_interpreter: {sys.executable}\n",
         encoding="utf-8")
     res = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(play), "-e", json.dumps({"ledger_path": str(ledger), **extra})],
-                         cwd=ROOT, env=dict(os.environ, ANSIBLE_ROLES_PATH=":".join(str(ROOT / "roles" / layer) for layer in ("shared", "docker", "aws")), USER="cli-user"),
+                         cwd=ROOT, env=dict(os.environ, ANSIBLE_ROLES_PATH=ROLES_PATH, USER="cli-user"),
                          capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     current = json.loads(ledger.read_text())["releases"][-1]

@@ -1,5 +1,5 @@
 """Jobs run the way AWX/AAP runs them on a container group: a private data dir built as the controller builds it
-(tests/awx/awxjob.py), `ansible-runner transmit | docker run -i webstack/ee ansible-runner worker | ansible-runner
+(tests/support/awxjob.py), `ansible-runner transmit | docker run -i webstack/ee ansible-runner worker | ansible-runner
 process`, against the moto server on 127.0.0.1 (the container shares the host's network). No AWS_REGION reaches the
 job (AWX's AWS credential injects none): the region comes from the inventory.
 
@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import json
 import secrets
-import sys
 from pathlib import Path
 
 import pytest
 
 import controller_validate
 import iam_policy
-from awxjob import AwxJob, project_copy
-from controller_content import validate_answers
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "aws"))
-from awsharness import MotoServer, ecr_image_manifest, run_playbook  # noqa: E402
+from support.awxjob import AwxJob, project_copy
+from controller_content import validate_answers
+from support.aws import MotoServer, ecr_image_manifest, run_playbook
 
 pytestmark = [pytest.mark.aws, pytest.mark.docker, pytest.mark.slow]
 

@@ -1,12 +1,9 @@
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from harness import remove_stack  # noqa: E402
+from support.docker import remove_stack
 
 STACK = "e2e-webstack"
 PORTS = {"proxy": 28180, "postgres": 28432, "redis": 28379}

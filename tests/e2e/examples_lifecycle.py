@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from examples_harness import (EXAMPLES, ContainerSampler, Load, build_images, hostnames, images_of, leaked,
+from support.examples import (EXAMPLES, ContainerSampler, Load, build_images, hostnames, images_of, leaked,
                               remove_images, remove_stack, request, run, running, served_version, stack_resources,
                               wait_for)
 

@@ -4,15 +4,11 @@ again once there, and a missing image is refused naming app_version. Real engine
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from harness import ROOT, RECAP, docker  # noqa: E402
+from support.docker import ROOT, RECAP, docker
 
 REPO = "wsimg-e2e/app"
 PLAYBOOK = """

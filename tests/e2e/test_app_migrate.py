@@ -17,7 +17,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from pgcontainer import PgContainer  # tests/pgcontainer.py
+
+from support.pgcontainer import PgContainer  # tests/support/pgcontainer.py
 
 psycopg2 = pytest.importorskip("psycopg2")
 
@@ -30,8 +31,7 @@ BASE_IMAGE = "webstack/base:bookworm"
 PREFIX = "appmig-"
 
 sys.dont_write_bytecode = True  # keep app/ free of __pycache__ (it is an image build context)
-sys.path.insert(0, str(APP))
-from webstack_app import migrate, migrations  # noqa: E402
+from webstack_app import migrate, migrations
 
 
 def docker(*args, check=True, timeout=300):
@@ -43,7 +43,7 @@ def docker(*args, check=True, timeout=300):
 
 @pytest.fixture(scope="module")
 def pg(docker_images):  # docker_images: webstack/postgres:15 built when missing
-    """A webstack/postgres:15 container (tests/pgcontainer.py): user `postgres` with a password of its own, on a free
+    """A webstack/postgres:15 container (tests/support/pgcontainer.py): user `postgres` with a password of its own, on a free
     127.0.0.1 port below 32768; named `appmig-pg-<id>`, removed with its volume at the end."""
     container = PgContainer(prefix=PREFIX).start(timeout=90)
     yield container

@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from harness import LoadLoop, docker, http_get, http_request, run_playbook, stack_snapshot
+from support.docker import LoadLoop, docker, http_get, http_request, run_playbook, stack_snapshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 

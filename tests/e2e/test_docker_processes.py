@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import ROOT, LoadLoop, docker, http_request, remove_stack, run_playbook, stack_snapshot
+from support.docker import ROOT, LoadLoop, docker, http_request, remove_stack, run_playbook, stack_snapshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 

@@ -14,4 +14,4 @@ class TestHousehold(ExampleE2E):
     test_provision_again_changes_nothing = None
     test_status = None
     test_backup_migrate_restore = None
-    # the worker (jobs) tests: examples_harness.EXAMPLES["household"].worker_probe (invites sent by jobs)
+    # the worker (jobs) tests: support.examples.EXAMPLES["household"].worker_probe (invites sent by jobs)

@@ -10,4 +10,4 @@ class TestPropFlow(ExampleE2E):
     KEY = "propflow"
     test_status = None  # covered by Meal planner
     test_backup_migrate_restore = None
-    # the worker tests: examples_harness.EXAMPLES["propflow"].worker_probe (valuations done by the Celery worker)
+    # the worker tests: support.examples.EXAMPLES["propflow"].worker_probe (valuations done by the Celery worker)

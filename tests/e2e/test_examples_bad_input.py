@@ -11,7 +11,7 @@ import secrets
 
 import pytest
 
-from examples_harness import EXAMPLES, leaked, run, stack_resources
+from support.examples import EXAMPLES, leaked, run, stack_resources
 
 pytestmark = [pytest.mark.docker]
 

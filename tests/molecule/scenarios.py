@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from support import ROLES_PATH
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -14,7 +16,7 @@ def scenarios(names):
 
 
 def run_scenario(name, timeout=900):
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=":".join(str(ROOT / "roles" / layer) for layer in ("shared", "docker", "aws")), ANSIBLE_FORCE_COLOR="0",
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=ROLES_PATH, ANSIBLE_FORCE_COLOR="0",
                PY_COLORS="0", MOLECULE_NO_LOG="false")
     res = subprocess.run(["molecule", "test", "-s", name], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=timeout)

@@ -18,11 +18,10 @@ import pytest
 sys.dont_write_bytecode = True  # keep app/ free of __pycache__ (it is an image build context)
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app"
-sys.path.insert(0, str(APP))
 
-from webstack_app import build_info, config, migrations  # noqa: E402
-from webstack_app.backends import BackendError  # noqa: E402
-from webstack_app.server import make_server  # noqa: E402
+from webstack_app import build_info, config, migrations
+from webstack_app.backends import BackendError
+from webstack_app.server import make_server
 
 
 # --- configuration -------------------------------------------------------------------------------

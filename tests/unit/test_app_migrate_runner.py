@@ -13,9 +13,8 @@ import pytest
 sys.dont_write_bytecode = True  # keep app/ free of __pycache__ (it is an image build context)
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app"
-sys.path.insert(0, str(APP))
 
-from webstack_app import config, migrate, migrations  # noqa: E402
+from webstack_app import config, migrate, migrations
 
 
 # --- the checksum is the role's `sql | hash('sha256')` -------------------------------------------

@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+import support
+
 ROOT = Path(__file__).resolve().parents[2]
-ROLES = sorted(p for p in ROOT.glob("roles/*/*") if (p / "tasks").is_dir())
+ROLES = [p for p in support.roles() if (p / "tasks").is_dir()]
 VALID_TYPES = {"str", "int", "float", "bool", "list", "dict", "path", "raw", "jsonarg", "json", "bytes", "bits"}
 
 

@@ -5,13 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import deploy_timing as dt
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+from support import role_dir
 
-import deploy_timing as dt  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 SETTINGS = {"health_check_interval": 10, "healthy_threshold": 2, "unhealthy_threshold": 3, "deregistration_delay": 30,
@@ -24,7 +24,7 @@ SETTINGS = {"health_check_interval": 10, "healthy_threshold": 2, "unhealthy_thre
 def tree(tmp_path):
     """A copy of the role defaults and inventories the model reads."""
     for role in ("alb", "app", "ecs_service", "ecs_release"):
-        defaults = next(ROOT.glob(f"roles/*/{role}")).relative_to(ROOT) / "defaults"
+        defaults = role_dir(role).relative_to(ROOT) / "defaults"
         (tmp_path / defaults).mkdir(parents=True)
         shutil.copy(ROOT / defaults / "main.yml", tmp_path / defaults)
     shutil.copytree(ROOT / "inventories", tmp_path / "inventories")

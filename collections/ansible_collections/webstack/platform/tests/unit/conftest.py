@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
 _COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(__file__), *([os.pardir] * 5)))
-if _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
 
 import ansible_collections  # noqa: E402  pylint: disable=wrong-import-position
 

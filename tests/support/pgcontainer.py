@@ -1,10 +1,10 @@
 """A real PostgreSQL server in a container (the project's webstack/postgres:15 image) for tests and benchmarks.
 
 Used by the aws tests and `scripts/benchmark-aws-lifecycle` as the sandbox's "reachable database address" (through
-`awsharness.sandbox_pg()`, which sets the sandbox's master user, password and database) and by
+`support.aws.sandbox_pg()`, which sets the sandbox's master user, password and database) and by
 tests/e2e/test_app_migrate.py (user `postgres`, a password of its own).
 
-    from pgcontainer import PgContainer
+    from support.pgcontainer import PgContainer
     with PgContainer(prefix="appmig-") as pg:     # or pg = PgContainer(...).start(); ...; pg.stop()
         pg.address, pg.port, pg.password, pg.password_file
         with pg.connect() as conn: ...
@@ -13,7 +13,7 @@ Container and volume are named `<prefix>pg-<random>` (label `webstack.test=<labe
 127.0.0.1 port below 32768 (clear of the kernel's ephemeral range), and both are removed by `stop()`.
 The password reaches initdb as a file (POSTGRES_PASSWORD_FILE), never on a command line or in the environment.
 The image must exist locally (the `docker_images` fixture / role docker_images builds it; nothing is pulled).
-tests/ is on sys.path under pytest (tests/conftest.py's directory); scripts insert it themselves.
+`support` is importable under pytest (pytest.ini pythonpath) and from the scripts (PYTHONPATH).
 """
 from __future__ import annotations
 

@@ -9,7 +9,8 @@
 - `Load`: a bounded fresh-connection + keep-alive GET loop on 127.0.0.1 through the proxy (Host header for host
   routes), recording the version served where the example has a version endpoint.
 - `ContainerSampler`: samples the running containers of a process (the singleton never runs twice).
-The docker, playbook and load pieces are tests/e2e/harness.py's, given the examples' probes and timeouts.
+The docker and load pieces are support.docker's, the playbook runner support.playbook's, given the examples' probes
+and timeouts.
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import subprocess
 import tarfile
 import threading
@@ -27,8 +27,11 @@ from pathlib import Path
 from typing import Callable
 
 import yaml
-from harness import ROOT, LoadLoop, docker, http_request, named, run_ansible, stack_containers
-from harness import remove_stack as _remove_stack
+
+from support import ROOT
+from support.docker import LoadLoop, docker, http_request, named, stack_containers
+from support.docker import remove_stack as _remove_stack
+from support.playbook import run_playbook
 
 ARTIFACTS = ROOT / "artifacts"
 BUILD_LABEL = "wsx.build-hash"
@@ -243,13 +246,9 @@ def stack_resources(stack: str) -> dict:
 
 def run(example: Example, playbook: str, platform="docker", extra_vars=None, env=None, timeout=900, verbose=True):
     """ansible-playbook playbooks/<playbook>.yml -i examples/<key>/<platform> -vvv -e ..."""
-    cmd = ["ansible-playbook", str(ROOT / "playbooks" / f"{playbook}.yml"), "-i", str(example.inventory(platform))]
-    if verbose:
-        cmd.append("-vvv")
-    for key, value in (extra_vars or {}).items():
-        cmd += ["-e", json.dumps({key: value})]
-    shown = [re.sub(r'("vault_[a-z0-9_]+": )"[^"]*"', r'\1"<redacted>"', part) for part in cmd[1:]]
-    return run_ansible(cmd, ARTIFACTS / f"examples-{example.key}.log", shown=shown, env=env, timeout=timeout)
+    return run_playbook(playbook, inventory=example.inventory(platform), extra_vars=extra_vars, json_output=False,
+                        verbosity=3 if verbose else 0, env=env, log=ARTIFACTS / f"examples-{example.key}.log",
+                        timeout=timeout)
 
 
 def leaked(output: str, secrets: dict) -> list:

@@ -1,9 +1,8 @@
-"""Helpers of the docker end-to-end suite: run playbooks, read the recap, bounded HTTP load loops (also the
-building blocks of the examples' harness, tests/e2e/examples_harness.py)."""
+"""The docker end-to-end pieces: run playbooks on inventories/local, the docker CLI, stack snapshots and clean-up,
+bounded HTTP load loops (also the building blocks of the examples' harness, support.examples, and of
+scripts/benchmark-docker)."""
 import http.client
 import json
-import os
-import re
 import shutil
 import subprocess
 import threading
@@ -11,71 +10,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from support import ROOT, playbook
+from support.playbook import RECAP, PlaybookResult  # noqa: F401  (re-exported: the recap of a text run)
+
 INVENTORY = ROOT / "inventories" / "local"
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-
-
-@dataclass
-class PlaybookRun:
-    rc: int
-    output: str
-    seconds: float
-    started: float
-    cmd: list = field(default_factory=list)
-
-    @property
-    def changed(self):
-        return sum(int(m[2]) for m in RECAP.findall(self.output))
-
-    def tail(self, n=6000):
-        return self.output[-n:]
-
-    def failures(self, limit=6000):
-        """The failed tasks' messages (the `msg:` blocks after each `fatal:`/`failed:` line, without the -vvv
-        invocation noise) and the recap: what a reader needs when a run fails."""
-        lines, out, keep = self.output.splitlines(), [], 0
-        for line in lines:
-            if line.startswith(("fatal: [", "failed: [")) or line.startswith("TASK [") and keep:
-                keep = 0
-            if line.startswith(("fatal: [", "failed: [")):
-                out.append(line)
-                keep = 1
-                continue
-            if keep:
-                if line.startswith("    msg:") or (keep == 2 and line.startswith("        ")):
-                    keep = 2
-                    out.append(line)
-                elif keep == 2:
-                    keep = 1
-        recap = self.output[self.output.rfind("PLAY RECAP"):][:600] if "PLAY RECAP" in self.output else ""
-        return ("\n".join(out)[-limit:] + "\n" + recap) if out else self.tail(limit)
-
-
-def run_ansible(cmd, log, *, shown=None, env=None, timeout=900):
-    """Runs an ansible command from the repository root with our ansible.cfg and no colour; appends the command
-    (`shown`: the arguments as they may be written down) and its output to `log`."""
-    full_env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    full_env.update(env or {})
-    started = time.time()
-    res = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
-    run = PlaybookRun(res.returncode, res.stdout + res.stderr, time.time() - started, started, list(cmd))
-    log.parent.mkdir(exist_ok=True)
-    with log.open("a", encoding="utf-8") as fh:
-        fh.write(f"\n===== {' '.join(shown or cmd[1:])} rc={run.rc} {run.seconds:.1f}s\n{run.output}\n")
-    return run
 
 
 def run_playbook(name, overrides, *extra, extra_vars=None, check=False, timeout=900):
-    """ansible-playbook playbooks/<name>.yml -i inventories/local -e @overrides [...]"""
-    cmd = ["ansible-playbook", str(ROOT / "playbooks" / f"{name}.yml"), "-i", str(INVENTORY),
-           "-e", f"@{overrides}"]
-    for key, value in (extra_vars or {}).items():
-        cmd += ["-e", json.dumps({key: value})]
-    if check:
-        cmd += ["--check", "--diff"]
-    cmd += list(extra)
-    return run_ansible(cmd, ROOT / "artifacts" / "e2e.log", timeout=timeout)
+    """ansible-playbook playbooks/<name>.yml -i inventories/local -e @overrides [...] (`check`: --check --diff): the
+    docker platform's options of support.playbook.run_playbook (text output, logged to artifacts/e2e.log)."""
+    return playbook.run_playbook(name, *extra, inventory=INVENTORY, extra_vars_files=[overrides], extra_vars=extra_vars,
+                                 check=check, diff=check, json_output=False, log=ROOT / "artifacts" / "e2e.log",
+                                 timeout=timeout)
 
 
 def docker(*args, check=True, timeout=300):
