@@ -5,7 +5,9 @@ inventory on the real engine, with its stand-in images (examples/<system>/image*
 This module holds the shared lifecycle (`ExampleE2E`); tests/e2e/test_example_<system>.py subclass it, one
 file per example so that the suite's two workers (--dist loadfile) share them out. Each provisions one stack (`wsx-<system>`, its own ports) and runs, in order:
 provision, deploy 1.0.0, deploy 2.0.0 under a bounded keep-alive + fresh-connection load (0 failed requests),
-the failure cases, rollback under load, teardown. Every playbook runs with -vvv and its output is checked for
+the failure cases, rollback under load, teardown; each test declares the release state it needs
+(`@pytest.mark.state`, tests/e2e/conftest.py), set up only when the stack does not show it yet (so a test runs
+alone). Every playbook runs with -vvv and its output is checked for
 every secret value of the example.
 
 What runs where (CI budget: the whole suite ~30 min on 2 cores; one stack lifecycle costs ~1-2 min here):
@@ -34,6 +36,7 @@ import pytest
 from support.examples import (EXAMPLES, ContainerSampler, Load, build_images, hostnames, images_of, leaked,
                               remove_images, remove_stack, request, run, running, served_version, stack_resources,
                               wait_for)
+from support.docker import StackState
 
 # The docker platform that honours app descriptions (module docker_release, engineer i8-docker) is being written
 # while these tests land: until it is on main, the lifecycle cannot run, and says so.
@@ -132,6 +135,11 @@ class ExampleE2E:
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(FIGURES[ex.key], indent=2))
 
+    @pytest.fixture(scope="class")
+    def stack_state(self, ex):
+        """The state a test declares (`@pytest.mark.state`, tests/e2e/conftest.py), on this example's stack."""
+        return StackState(ex.stack, ex.state_dir, lambda playbook, extra_vars: run(ex, playbook, extra_vars=extra_vars))
+
     def test_provision(self, ex):
         first = run(ex, "provision")
         _ok(first, "provision")
@@ -139,12 +147,14 @@ class ExampleE2E:
         assert {f"{ex.stack}-postgres", f"{ex.stack}-redis", f"{ex.stack}-proxy"} <= set(running(ex))
         FIGURES[ex.key]["provision_s"] = round(first.seconds, 1)
 
+    @pytest.mark.state()
     def test_provision_again_changes_nothing(self, ex):
         again = run(ex, "provision")
         _ok(again, "second provision")
         assert again.changed == 0, f"second provision changed={again.changed}:\n{again.tail()}"
         FIGURES[ex.key]["provision_noop_s"] = round(again.seconds, 1)
 
+    @pytest.mark.state()
     def test_deploy_v1(self, ex):
         result = run(ex, "deploy", extra_vars={"app_version": "1.0.0"})
         _ok(result, "deploy 1.0.0")
@@ -152,9 +162,11 @@ class ExampleE2E:
         _assert_serving(ex, "1.0.0")
         FIGURES[ex.key]["deploy_v1_s"] = round(result.seconds, 1)
 
+    @pytest.mark.state(release="1.0.0")
     def test_worker_processes_what_the_api_enqueued(self, ex):
         self._enqueue_and_wait(ex, "1.0.0")
 
+    @pytest.mark.state(release="1.0.0")
     def test_deploy_v2_under_load(self, ex):
         result, r, sampler = _deploy_under_load(ex, "2.0.0")
         _ok(result, "deploy 2.0.0")
@@ -174,9 +186,11 @@ class ExampleE2E:
             figures["singleton_max_running"] = sampler.max_running
         FIGURES[ex.key]["deploy_v2"] = figures
 
+    @pytest.mark.state(release="2.0.0")
     def test_new_worker_processes_after_the_deploy(self, ex):
         self._enqueue_and_wait(ex, "2.0.0")
 
+    @pytest.mark.state(release="2.0.0")
     def test_never_ready_fails_with_traffic_on_the_old_version(self, ex):
         desc = ex.description()
         processes = desc["app_processes"]
@@ -198,6 +212,7 @@ class ExampleE2E:
         FIGURES[ex.key]["never_ready"] = {"seconds": round(result.seconds, 1), "requests": r.total,
                                           "failed": r.failed + r.keepalive_failed}
 
+    @pytest.mark.state(release="2.0.0")
     def test_failing_migration_stops_before_traffic_moves(self, ex):
         backups = Path(ex.state_dir) / "backups"
         before = set(p.name for p in backups.iterdir()) if backups.is_dir() else set()
@@ -215,6 +230,7 @@ class ExampleE2E:
         FIGURES[ex.key]["failing_migration"] = {"seconds": round(result.seconds, 1), "requests": r.total,
                                                 "failed": r.failed + r.keepalive_failed, "backup": named[0]}
 
+    @pytest.mark.state(release="2.0.0", previous="1.0.0")
     def test_rollback_under_load(self, ex):
         result, r, sampler = _deploy_under_load(ex, "", playbook="rollback")
         _ok(result, "rollback")
@@ -229,11 +245,13 @@ class ExampleE2E:
             figures["traffic_back_after_s"] = round(back - result.started, 1)
         FIGURES[ex.key]["rollback"] = figures
 
+    @pytest.mark.state(release="1.0.0")
     def test_status(self, ex):
         result = run(ex, "status")
         _no_secret_in(result, ex)
         _ok(result, "status")
 
+    @pytest.mark.state(release="1.0.0")
     def test_backup_migrate_restore(self, ex):
         for playbook, extra in (("backup", {}), ("migrate", {"app_version": "1.0.0"}),
                                 ("restore", {"confirm_restore": ex.stack})):
@@ -242,6 +260,7 @@ class ExampleE2E:
             _no_secret_in(result, ex)
         _assert_serving(ex, "1.0.0")
 
+    @pytest.mark.state()
     def test_teardown(self, ex):
         result = run(ex, "teardown", extra_vars={"confirm_teardown": ex.stack})
         _ok(result, "teardown")

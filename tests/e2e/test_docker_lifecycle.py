@@ -1,5 +1,7 @@
 """End to end on the docker platform with `inventories/local`: real Docker engine, PostgreSQL,
-Redis and nginx. The tests run in file order and share one stack (see conftest.py)."""
+Redis and nginx. The tests share one stack (see conftest.py); each declares the state it needs
+(`@pytest.mark.state(...)`: provisioned, the current and previous release, a backup), which is set up when the
+stack does not show it yet: in file order every test finds it left by the one before, alone it is deployed first."""
 import json
 import re
 from pathlib import Path
@@ -53,6 +55,7 @@ def test_provision_is_idempotent_and_check_mode_clean(stack):
     FIGURES["provision_first_s"], FIGURES["provision_noop_s"] = first.seconds, second.seconds
 
 
+@pytest.mark.state()
 def test_deploy_v1(stack):
     run = run_playbook("deploy", stack["overrides"], extra_vars={"app_version": "1.0.0"})
     _assert_ok(run, "deploy 1.0.0")
@@ -63,6 +66,7 @@ def test_deploy_v1(stack):
     FIGURES["deploy_v1_s"] = run.seconds
 
 
+@pytest.mark.state(release="1.0.0")
 def test_deploy_v2_under_load_has_no_failed_requests(stack):
     with LoadLoop(stack["ports"]["proxy"]) as load:
         run = run_playbook("deploy", stack["overrides"], extra_vars={"app_version": "2.0.0"})
@@ -81,6 +85,7 @@ def test_deploy_v2_under_load_has_no_failed_requests(stack):
     assert _query(stack, "SELECT count(*) FROM schema_migrations")[0][0] >= 2
 
 
+@pytest.mark.state(release="2.0.0")
 def test_broken_deploy_fails_and_keeps_serving(stack):
     before = set(_app_containers(stack))
     with LoadLoop(stack["ports"]["proxy"]) as load:
@@ -97,6 +102,7 @@ def test_broken_deploy_fails_and_keeps_serving(stack):
                                 "keepalive_failed": r.keepalive_failed}
 
 
+@pytest.mark.state(release="2.0.0", previous="1.0.0")
 def test_rollback_to_previous_release(stack):
     with LoadLoop(stack["ports"]["proxy"]) as load:
         run = run_playbook("rollback", stack["overrides"])
@@ -110,12 +116,14 @@ def test_rollback_to_previous_release(stack):
                            "requests": r.requests, "failed": r.failed, "keepalive_failed": r.keepalive_failed}
 
 
+@pytest.mark.state(release="1.0.0", previous="2.0.0")
 def test_rollback_to_named_release(stack):
     run = run_playbook("rollback", stack["overrides"], extra_vars={"rollback_to": "2.0.0"})
     _assert_ok(run, "rollback_to=2.0.0")
     assert _version(stack) == "2.0.0"
 
 
+@pytest.mark.state(release="2.0.0", previous="1.0.0")
 def test_status_reports_releases_schema_and_backup(stack):
     run = run_playbook("status", stack["overrides"])
     _assert_ok(run, "status")
@@ -143,6 +151,7 @@ BAD_INPUT = [
 ]
 
 
+@pytest.mark.state(release="2.0.0")
 @pytest.mark.parametrize("playbook,extra,variable", BAD_INPUT,
                          ids=[f"{p}-{v}-{i}" for i, (p, _, v) in enumerate(BAD_INPUT)])
 def test_bad_input_fails_before_any_change(stack, playbook, extra, variable):
@@ -161,6 +170,7 @@ def _app_containers(stack):
                   "--format", "{{.Names}}").split()
 
 
+@pytest.mark.state(release="2.0.0")
 def test_app_runs_as_non_root(stack):
     import testinfra
 
@@ -177,6 +187,7 @@ def test_app_runs_as_non_root(stack):
         assert host.socket("tcp://0.0.0.0:8000").is_listening
 
 
+@pytest.mark.state()
 def test_postgres_and_redis_reachable_only_from_stack_network_and_loopback(stack):
     import testinfra
 
@@ -227,6 +238,7 @@ def _schema_and_data(stack):
     return columns, applied, _items(stack)
 
 
+@pytest.mark.state(release="2.0.0")
 def test_failing_migration_leaves_schema_and_data_unchanged(stack, tmp_path):
     tag = "2.0.1-badmigration"
     (tmp_path / "0003_break_things.sql").write_text(BAD_MIGRATION)
@@ -259,6 +271,7 @@ def test_failing_migration_leaves_schema_and_data_unchanged(stack, tmp_path):
         docker("rmi", "-f", f"webstack/app:{tag}", check=False)
 
 
+@pytest.mark.state(release="2.0.0")
 def test_changed_applied_migration_is_refused(stack, tmp_path):
     tag = "2.0.2-edited"
     (tmp_path / "Dockerfile").write_text(
@@ -279,6 +292,7 @@ def _post_item(stack, name):
     assert status in (200, 201), body
 
 
+@pytest.mark.state(release="2.0.0")
 def test_backup_then_restore_returns_to_the_backup_point(stack):
     for i in range(5):
         _post_item(stack, f"before-backup-{i}")
@@ -296,6 +310,7 @@ def test_backup_then_restore_returns_to_the_backup_point(stack):
     FIGURES["backup_s"], FIGURES["restore_s"] = round(backup.seconds, 1), round(restore.seconds, 1)
 
 
+@pytest.mark.state(backup=True)
 def test_teardown_keeps_backups(stack):
     from pathlib import Path
 

@@ -2,7 +2,8 @@
 (a routed web app, a path-routed and a host-routed HTTP process, two workers, a singleton), deployed blue/green
 under load, and the deploy lock. Real Docker engine; the processes are the reference app's image run with
 other commands (python3's http.server on other ports, a sleeping worker). Own stack `e2e-procs` (ports 2828x,
-2853x, 2847x), removed at the end. The tests run in file order and share the stack."""
+2853x, 2847x), removed at the end. The tests share the stack; each declares the release state it needs
+(`@pytest.mark.state`, tests/e2e/conftest.py), set up only when the stack does not show it yet."""
 import json
 import subprocess
 import threading
@@ -130,6 +131,7 @@ class Sampler:
         self._thread.join()
 
 
+@pytest.mark.state(release="1.0.0")
 def test_deploy_v2_under_load_never_doubles_the_singleton(stack):
     with Sampler() as sampled, LoadLoop(PORT) as load:
         run = run_playbook("deploy", stack["overrides"], extra_vars={"app_version": "2.0.0"})
@@ -153,6 +155,7 @@ def _write_lock(holder):
     Path(STATE_DIR, "release.lock").write_text(json.dumps(holder))
 
 
+@pytest.mark.state(release="2.0.0", previous="1.0.0")
 def test_a_held_lock_refuses_deploy_and_rollback_naming_the_holder(stack):
     now = time.time()
     _write_lock({"operation": "deploy", "version": "9.9.9", "user": "alice", "host": "build-7", "run_id": "other",
@@ -186,6 +189,7 @@ def test_an_expired_lock_is_taken_over(stack):
     assert not Path(STATE_DIR, "release.lock").exists()
 
 
+@pytest.mark.state(release="2.0.0", previous="1.0.0")
 def test_two_runs_at_once_one_is_refused(stack):
     cmd = ["ansible-playbook", str(ROOT / "playbooks" / "rollback.yml"), "-i", str(ROOT / "inventories" / "local"),
            "-e", f"@{stack['overrides']}"]
@@ -199,6 +203,7 @@ def test_two_runs_at_once_one_is_refused(stack):
     assert json.loads(http_request(PORT, "GET", "/version")[1])["version"] == "1.0.0"
 
 
+@pytest.mark.state(release="1.0.0")
 def test_sql_dir_migrations_are_applied_by_webstacks_runner(stack, tmp_path):
     """app_migrations.sql_dir: NNN_name.sql files on the controller, applied in order by role migrations (one
     transaction each, checksums in schema_migrations), after a backup; a second run applies nothing."""

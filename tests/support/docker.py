@@ -237,3 +237,64 @@ class LoadLoop:
         for t in self._threads:
             t.join(timeout=self.max_seconds)
         return False
+
+
+# ------------------------------------------------------------------------------------- state fixtures of a stack
+def ledger(state_dir) -> dict:
+    """The stack's release ledger (<state_dir>/ledger.json): `current` and `releases` (each with `version`,
+    `previous`, `action`); empty when nothing was deployed."""
+    path = Path(state_dir) / "ledger.json"
+    return json.loads(path.read_text()) if path.exists() else {"current": "", "releases": []}
+
+
+class StackState:
+    """Brings a docker stack to the state a test needs, doing only what its containers and ledger do not already
+    show: in file order every state is already there (no extra playbook run), and a test run alone
+    (`-k rollback`) gets it from here. `run(playbook, extra_vars)` runs a playbook against the stack.
+
+    - `provisioned()`: the stack's postgres, redis and proxy containers run (else provision.yml);
+    - `release(current, previous=None)`: the ledger's current version is `current` and, when given, the current
+      release's `previous` is `previous` (else deploy `previous`, then `current`);
+    - `backed_up()`: at least one backup in <state_dir>/backups (else backup.yml).
+    What it did is appended to artifacts/e2e-state.log (nothing, in file order)."""
+
+    LOG = ROOT / "artifacts" / "e2e-state.log"
+
+    def __init__(self, name, state_dir, run):
+        self.name, self.state_dir, self._run = name, Path(state_dir), run
+
+    def ensure(self, release=None, previous=None, backup=False, test=""):
+        self.provisioned(test)
+        if release:
+            self.release(release, previous, test)
+        if backup:
+            self.backed_up(test)
+
+    def _do(self, playbook, extra_vars, why, test):
+        self.LOG.parent.mkdir(exist_ok=True)
+        with self.LOG.open("a", encoding="utf-8") as fh:
+            fh.write(f"{time.strftime('%H:%M:%S')} {self.name} {test}: {playbook} {json.dumps(extra_vars)} ({why})\n")
+        run = self._run(playbook, extra_vars)
+        assert run.rc == 0, f"state for {test}: {playbook} {extra_vars} failed:\n{run.failures()}"
+
+    def provisioned(self, test=""):
+        names = set(docker("ps", "--filter", "status=running", "--filter", f"name=^{self.name}-",
+                           "--format", "{{.Names}}", check=False).split())
+        missing = {f"{self.name}-{service}" for service in ("postgres", "redis", "proxy")} - names
+        if missing:
+            self._do("provision", {}, f"not running: {sorted(missing)}", test)
+
+    def release(self, current, previous=None, test=""):
+        book = ledger(self.state_dir)
+        last = book["releases"][-1] if book.get("releases") else {}
+        if book.get("current") == current and previous in (None, last.get("previous")):
+            return
+        why = f"ledger: current {book.get('current') or '-'}, previous {last.get('previous') or '-'}"
+        if previous is not None and book.get("current") != previous:
+            self._do("deploy", {"app_version": previous}, why, test)
+        self._do("deploy", {"app_version": current}, why, test)
+
+    def backed_up(self, test=""):
+        backups = self.state_dir / "backups"
+        if not (backups.is_dir() and any(backups.iterdir())):
+            self._do("backup", {}, "no backup", test)
