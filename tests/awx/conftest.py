@@ -9,11 +9,10 @@ from __future__ import annotations
 import fcntl
 from pathlib import Path
 
+import build_ee
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-
-import build_ee
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ BASE_IMAGE = "webstack/base:bookworm"
 PREFIX = "appmig-"
 
 sys.dont_write_bytecode = True  # keep app/ free of __pycache__ (it is an image build context)
-from webstack_app import migrate, migrations
+from webstack_app import migrate, migrations  # noqa: E402  (after sys.dont_write_bytecode)
 
 
 def docker(*args, check=True, timeout=300):

@@ -19,9 +19,9 @@ sys.dont_write_bytecode = True  # keep app/ free of __pycache__ (it is an image 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app"
 
-from webstack_app import build_info, config, migrations
-from webstack_app.backends import BackendError
-from webstack_app.server import make_server
+from webstack_app import build_info, config, migrations  # noqa: E402  (after sys.dont_write_bytecode)
+from webstack_app.backends import BackendError  # noqa: E402  (after sys.dont_write_bytecode)
+from webstack_app.server import make_server  # noqa: E402  (after sys.dont_write_bytecode)
 
 
 # --- configuration -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ sys.dont_write_bytecode = True  # keep app/ free of __pycache__ (it is an image 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app"
 
-from webstack_app import config, migrate, migrations
+from webstack_app import config, migrate, migrations  # noqa: E402  (after sys.dont_write_bytecode)
 
 
 # --- the checksum is the role's `sql | hash('sha256')` -------------------------------------------
