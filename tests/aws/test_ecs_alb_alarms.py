@@ -219,7 +219,8 @@ ALARMS_TASK = "alarms : SNS topic and alarms (ALB, ECS, RDS, Redis), each with A
 ECS_TASK = "ecs_service : ECS application layer (cluster, roles, log groups, app secret, task definitions, services, autoscaling)"
 # the ECS task runs with no_log (the app secret's values are an argument): its change lines are shown by this one
 ECS_REPORT_TASK = "ecs_service : Report the ECS layer's changes"
-TG_REPORT_TASK = "alb : Report target groups that differ (check mode; the target-group module cannot check)"
+# the edge layer is one module run (webstack.platform.alb): its result names each difference, one line each
+TG_REPORT_TASK = "alb : Edge layer (load balancer, listeners, target groups, rules, attributes)"
 
 
 def _inject_drift(moto_server):

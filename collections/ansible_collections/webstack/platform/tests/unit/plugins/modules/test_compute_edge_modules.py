@@ -1,4 +1,4 @@
-"""Unit tests of webstack.platform.ecs_app, webstack.platform.alb_attributes and webstack.platform.alarms (the
+"""Unit tests of webstack.platform.ecs_app, webstack.platform.alarms (the
 compute and edge layers), with AWS answers from botocore's Stubber shaped like the documented ones: create, no-op,
 drift, check mode, delete, error paths. The same modules run for real against the emulator in
 tests/aws/test_ecs_alb_alarms.py (roles ecs_service, alb, alarms)."""
@@ -10,7 +10,6 @@ import boto3
 import pytest
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry, RetryingBotoClientWrapper
 from ansible_collections.webstack.platform.plugins.modules import alarms as alarms_mod
-from ansible_collections.webstack.platform.plugins.modules import alb_attributes as alb_attrs
 from ansible_collections.webstack.platform.plugins.modules import ecs_app
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
@@ -260,58 +259,6 @@ def test_module_refuses_root_user_and_missing_value_from():
             ecs_app.validate(module)
 
 
-# --- alb_attributes ------------------------------------------------------------------------------------
-LB_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/webstack-t/0123456789abcdef"
-WANTED = {"access_logs.s3.enabled": True, "access_logs.s3.bucket": "logs", "routing.http.drop_invalid_header_fields.enabled": True,
-          "deletion_protection.enabled": False, "idle_timeout.timeout_seconds": 60}
-
-
-def _elbv2():
-    client = boto3.client("elbv2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
-    stub = Stubber(client)
-    stub.activate()
-    stub.add_response("describe_load_balancers", {"LoadBalancers": [{"LoadBalancerArn": LB_ARN, "LoadBalancerName": "webstack-t"}]},
-                      {"Names": ["webstack-t"]})
-    return RetryingBotoClientWrapper(client, RETRY), stub
-
-
-def test_attributes_unset_ones_are_written_once():
-    client, stub = _elbv2()
-    stub.add_response("describe_load_balancer_attributes", {"Attributes": [
-        {"Key": "access_logs.s3.bucket", "Value": ""}, {"Key": "deletion_protection.enabled", "Value": "false"}]},
-        {"LoadBalancerArn": LB_ARN})
-    stub.add_response("modify_load_balancer_attributes", {"Attributes": []}, {"LoadBalancerArn": LB_ARN, "Attributes": ANY})
-    result = alb_attrs.run(client, "webstack-t", WANTED, check_mode=False)
-    stub.assert_no_pending_responses()
-    assert result["changed"]
-    assert sorted(c.split(":")[0] for c in result["changes"]) == [
-        "access_logs.s3.bucket", "access_logs.s3.enabled", "idle_timeout.timeout_seconds",
-        "routing.http.drop_invalid_header_fields.enabled"]
-
-
-def test_attributes_converged_is_a_no_op_and_check_mode_never_writes():
-    current = [{"Key": k, "Value": alb_attrs.normalize(v)} for k, v in WANTED.items()]
-    client, stub = _elbv2()
-    stub.add_response("describe_load_balancer_attributes", {"Attributes": current}, {"LoadBalancerArn": LB_ARN})
-    assert alb_attrs.run(client, "webstack-t", WANTED, check_mode=False)["changed"] is False
-    client, stub = _elbv2()
-    drifted = [dict(a, Value="false") if a["Key"] == "routing.http.drop_invalid_header_fields.enabled" else a for a in current]
-    stub.add_response("describe_load_balancer_attributes", {"Attributes": drifted}, {"LoadBalancerArn": LB_ARN})
-    result = alb_attrs.run(client, "webstack-t", WANTED, check_mode=True)
-    assert result["changes"] == ["routing.http.drop_invalid_header_fields.enabled: false -> true"]
-    stub.assert_no_pending_responses()
-
-
-def test_attributes_missing_load_balancer():
-    client = boto3.client("elbv2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
-    stub = Stubber(client)
-    stub.activate()
-    stub.add_client_error("describe_load_balancers", "LoadBalancerNotFound", "nope")
-    assert alb_attrs.run(RetryingBotoClientWrapper(client, RETRY), "webstack-t", WANTED, check_mode=False)["failed"]
-    stub.add_client_error("describe_load_balancers", "LoadBalancerNotFound", "nope")
-    assert alb_attrs.run(RetryingBotoClientWrapper(client, RETRY), "webstack-t", WANTED, check_mode=True)["changed"]
-
-
 # --- alarms --------------------------------------------------------------------------------------------
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:webstack-t-alarms"
 RDS_CPU = {"alarm_name": "webstack-t-rds-cpu", "alarm_description": "RDS CPU above 80%", "comparison_operator": "GreaterThanThreshold",
@@ -405,38 +352,6 @@ def test_absent_deletes_alarms_then_topic():
 
 
 # --- whole modules through main() (AnsibleAWSModule, the conftest's aws_stub / run_module) -------------
-LB_ARN_US = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/webstack-t/0123456789abcdef"
-
-
-def test_alb_attributes_module_writes_the_difference_with_diff(aws_stub, run_module):
-    stub = aws_stub("elbv2")
-    stub.add_response("describe_load_balancers", {"LoadBalancers": [{"LoadBalancerArn": LB_ARN_US, "LoadBalancerName": "webstack-t"}]},
-                      {"Names": ["webstack-t"]})
-    stub.add_response("describe_load_balancer_attributes", {"Attributes": [{"Key": "deletion_protection.enabled", "Value": "false"}]},
-                      {"LoadBalancerArn": LB_ARN_US})
-    stub.add_response("modify_load_balancer_attributes", {"Attributes": [{"Key": "deletion_protection.enabled", "Value": "true"}]},
-                      {"LoadBalancerArn": LB_ARN_US, "Attributes": [{"Key": "deletion_protection.enabled", "Value": "true"}]})
-    res = run_module(alb_attrs, {"name": "webstack-t", "attributes": {"deletion_protection.enabled": True}}, diff=True)
-    assert not res.failed and res.result["changed"] is True
-    assert res.result["changes"] == ["deletion_protection.enabled: false -> true"]
-    assert res.result["diff"] == {"before": {"deletion_protection.enabled": "false"}, "after": {"deletion_protection.enabled": "true"}}
-    assert res.result["attributes"] == {"deletion_protection.enabled": "true"}
-
-
-def test_alb_attributes_module_fails_on_a_missing_load_balancer(aws_stub, run_module):
-    stub = aws_stub("elbv2")
-    stub.add_client_error("describe_load_balancers", "LoadBalancerNotFound", "not found")
-    res = run_module(alb_attrs, {"name": "webstack-t", "attributes": {"deletion_protection.enabled": True}})
-    assert res.failed and res.result["msg"] == "load balancer webstack-t does not exist"
-
-
-def test_alb_attributes_module_reports_api_errors(aws_stub, run_module):
-    stub = aws_stub("elbv2")
-    stub.add_client_error("describe_load_balancers", "AccessDenied", "not allowed", http_status_code=403)
-    res = run_module(alb_attrs, {"name": "webstack-t", "attributes": {"deletion_protection.enabled": True}})
-    assert res.failed and res.result["msg"].startswith("load balancer attributes of webstack-t")
-
-
 def test_alarms_module_refuses_an_alarm_outside_the_prefix(aws_stub, run_module):
     aws_stub("sns")
     aws_stub("cloudwatch")
