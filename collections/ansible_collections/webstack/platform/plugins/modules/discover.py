@@ -23,7 +23,7 @@ options:
     description: The layer to read.
     type: str
     required: true
-    choices: [aws_storage, vpc, security_groups, rds, elasticache, alb]
+    choices: [alb, aws_storage, elasticache, rds, security_groups, vpc]
   name:
     description:
       - The layer's name - C(vpc) the Name tag of the VPC, C(rds) the DB instance identifier, C(elasticache) the
