@@ -167,17 +167,9 @@ changes:
 import datetime
 import os
 import re
-import time
-
-try:
-    import botocore  # noqa: F401  imported for AnsibleAWSModule's error handling
-except ImportError:
-    pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.webstack.platform.plugins.module_utils.layer import run_layer
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
 
 HEALTH_DEFAULTS = {"interval": 10, "timeout": 5, "healthy_threshold": 2, "unhealthy_threshold": 3, "matcher": "200",
                    "any_answer_matcher": "200-499"}
@@ -258,29 +250,40 @@ def conditions_api(conditions):
     return out
 
 
-class Alb:
+class Alb(Layer):
+    argument_spec = dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        scheme=dict(type="str", choices=["internet-facing", "internal"], default="internet-facing"),
+        subnets=dict(type="list", elements="str", default=[]),
+        security_groups=dict(type="list", elements="str", default=[]),
+        vpc_id=dict(type="str", default=""),
+        processes=dict(type="list", elements="dict", default=[]),
+        target_group_prefix=dict(type="str", default=""),
+        health_check=dict(type="dict", default={}),
+        deregistration_delay=dict(type="int", default=30),
+        ssl_policy=dict(type="str", default="ELBSecurityPolicy-TLS13-1-2-2021-06"),
+        certificate_arn=dict(type="str", default=""),
+        self_signed_certificate=dict(type="dict"),
+        attributes=dict(type="dict", default={}),
+        tags=dict(type="dict", default={}),
+        wait_timeout=dict(type="int", default=600),
+        poll_interval=dict(type="int", default=5),
+    )
+
     def __init__(self, module):
-        self.module = module
-        self.p = module.params
-        self.check = module.check_mode
+        super().__init__(module)
         self.name = self.p["name"]
+        self.label = f"load balancer {self.name}"
         self.prefix = self.p["target_group_prefix"] or f"{self.name}-"
         self.health = dict(HEALTH_DEFAULTS, **{k: v for k, v in (self.p["health_check"] or {}).items() if v is not None})
         self.routes = routed(self.p["processes"], self.prefix, self.health)
         self.tags = {k: str(v) for k, v in (self.p["tags"] or {}).items()}
-        retry = AWSRetry.jittered_backoff(retries=8, delay=2)
-        self.elb = module.client("elbv2", retry_decorator=retry)
-        self._acm = None
-        self.changes = []
+        self.elb = self.client("elbv2")
 
     @property
     def acm(self):
-        if self._acm is None:
-            self._acm = self.module.client("acm", retry_decorator=AWSRetry.jittered_backoff(retries=8, delay=2))
-        return self._acm
-
-    def change(self, text):
-        self.changes.append(text)
+        return self.client("acm")
 
     # -- reads -------------------------------------------------------------------------------------------
     def load_balancer(self):
@@ -321,7 +324,7 @@ class Alb:
             return self.p["certificate_arn"]
         spec = self.p["self_signed_certificate"] or {}
         if not spec.get("domain"):
-            self.module.fail_json(msg="certificate_arn or self_signed_certificate (domain, dir) is needed")
+            self.fail("certificate_arn or self_signed_certificate (domain, dir) is needed")
         if current_arn and self._certificate_is_ours(current_arn):
             return current_arn
         found = self._find_certificate(spec["domain"])
@@ -412,7 +415,7 @@ class Alb:
                      "target_type": (tg.get("TargetType"), "ip"), "vpc_id": (tg.get("VpcId"), self.p["vpc_id"] or tg.get("VpcId"))}
             moved = [f"{k}: {a} -> {b}" for k, (a, b) in fixed.items() if a != b]
             if moved:
-                self.module.fail_json(msg=f"target group {route['target_group']}: {', '.join(moved)} cannot change in place; "
+                self.fail(f"target group {route['target_group']}: {', '.join(moved)} cannot change in place; "
                                           "delete the target group (teardown --tags edge) and provision again",
                                       changes=self.changes)
             current = {"health_check_path": tg.get("HealthCheckPath"),
@@ -459,7 +462,7 @@ class Alb:
                 **({"Tags": [{"Key": k, "Value": v} for k, v in self.tags.items()]} if self.tags else {}))["LoadBalancers"][0]
             return dict(lb, __created=True)
         if lb.get("Scheme") != self.p["scheme"]:
-            self.module.fail_json(msg=f"load balancer {self.name} is {lb.get('Scheme')}, not {self.p['scheme']}: the scheme "
+            self.fail(f"load balancer {self.name} is {lb.get('Scheme')}, not {self.p['scheme']}: the scheme "
                                       "cannot change; tear the edge layer down first", changes=self.changes)
         subnets = sorted(az["SubnetId"] for az in lb.get("AvailabilityZones", []) if az.get("SubnetId"))
         if self.p["subnets"] and subnets != sorted(self.p["subnets"]):
@@ -589,7 +592,7 @@ class Alb:
 
     def present(self):
         if not self.check and (len(self.p["subnets"]) < 2 or not self.p["security_groups"] or not self.p["vpc_id"]):
-            self.module.fail_json(msg="state=present needs subnets (2+), security_groups and vpc_id")
+            self.fail("state=present needs subnets (2+), security_groups and vpc_id")
         tgs = self.ensure_target_groups()
         lb = self.ensure_load_balancer()
         existing = lb is not None and not lb.get("__created")
@@ -628,9 +631,7 @@ class Alb:
             self.change(f"delete load balancer {self.name}")
             if not self.check:
                 self.elb.delete_load_balancer(aws_retry=True, LoadBalancerArn=lb["LoadBalancerArn"])
-                deadline = time.monotonic() + self.p["wait_timeout"]
-                while self.load_balancer() is not None and time.monotonic() < deadline:
-                    time.sleep(self.p["poll_interval"])
+                self.waiter().until(lambda: self.load_balancer() is None)
         names = [r["target_group"] for r in self.routes]
         for name, tg in sorted(self.target_groups(names).items()):
             self.change(f"delete target group {name}")
@@ -648,39 +649,11 @@ class Alb:
 
     def _delete_target_group(self, arn):
         """A target group is in use until the load balancer's deletion has propagated (ResourceInUse)."""
-        deadline = time.monotonic() + self.p["wait_timeout"]
-        while True:
-            try:
-                self.elb.delete_target_group(aws_retry=True, TargetGroupArn=arn)
-                return
-            except is_boto3_error_code("ResourceInUse"):
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(self.p["poll_interval"])
+        self.waiter().retry_on(lambda: self.elb.delete_target_group(aws_retry=True, TargetGroupArn=arn), ["ResourceInUse"])
 
 
 def main():
-    argument_spec = dict(
-        name=dict(type="str", required=True),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        scheme=dict(type="str", choices=["internet-facing", "internal"], default="internet-facing"),
-        subnets=dict(type="list", elements="str", default=[]),
-        security_groups=dict(type="list", elements="str", default=[]),
-        vpc_id=dict(type="str", default=""),
-        processes=dict(type="list", elements="dict", default=[]),
-        target_group_prefix=dict(type="str", default=""),
-        health_check=dict(type="dict", default={}),
-        deregistration_delay=dict(type="int", default=30),
-        ssl_policy=dict(type="str", default="ELBSecurityPolicy-TLS13-1-2-2021-06"),
-        certificate_arn=dict(type="str", default=""),
-        self_signed_certificate=dict(type="dict"),
-        attributes=dict(type="dict", default={}),
-        tags=dict(type="dict", default={}),
-        wait_timeout=dict(type="int", default=600),
-        poll_interval=dict(type="int", default=5),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_layer(module, Alb(module), f"load balancer {module.params['name']}")
+    Alb.main()
 
 
 if __name__ == "__main__":
