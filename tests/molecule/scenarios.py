@@ -1,5 +1,12 @@
-"""Run Molecule scenarios (molecule/<name>/) from pytest, so the suite has one entry point."""
+"""Run Molecule scenarios (molecule/<name>/) from pytest, so the suite has one entry point.
+
+A scenario's molecule.yml holds only what differs from the shared base configs (molecule/base.yml, then
+molecule/docker.yml or molecule/aws.yml, and molecule/aws-network.yml for the storage, network and data scenarios);
+its header names the command that merges them, `#   molecule -c molecule/base.yml -c ... test -s <name>`, and that is
+the command run here.
+"""
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -15,10 +22,18 @@ def scenarios(names):
     return [n for n in names if (ROOT / "molecule" / n / "molecule.yml").exists()]
 
 
+def base_configs(name):
+    """The `-c <base config>` arguments of the scenario's own command line (the header of its molecule.yml)."""
+    text = (ROOT / "molecule" / name / "molecule.yml").read_text()
+    match = re.search(rf"^#\s+molecule ((?:-c \S+ )+)test -s {re.escape(name)}$", text, re.M)
+    assert match, f"molecule/{name}/molecule.yml: no '#   molecule -c molecule/base.yml ... test -s {name}' line"
+    return match[1].split()
+
+
 def run_scenario(name, timeout=900):
     env = dict(os.environ, ANSIBLE_ROLES_PATH=ROLES_PATH, ANSIBLE_FORCE_COLOR="0",
                PY_COLORS="0", MOLECULE_NO_LOG="false")
-    res = subprocess.run(["molecule", "test", "-s", name], cwd=ROOT, env=env, capture_output=True,
+    res = subprocess.run(["molecule", *base_configs(name), "test", "-s", name], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=timeout)
     log = ROOT / "artifacts" / f"molecule-{name}.log"
     log.parent.mkdir(exist_ok=True)
