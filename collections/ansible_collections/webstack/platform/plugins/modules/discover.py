@@ -111,21 +111,13 @@ target_group_arns:
   returned: layer=alb
 """
 
-try:
-    import botocore  # noqa: F401  imported for AnsibleAWSModule's error handling
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-RETRY = AWSRetry.jittered_backoff(retries=8, delay=2)
+from ansible_collections.webstack.platform.plugins.module_utils.base import Layer
 
 
-def read_vpc(module, p):
-    ec2 = module.client("ec2", retry_decorator=RETRY)
+def read_vpc(layer, p):
+    ec2 = layer.client("ec2")
     vpcs = ec2.describe_vpcs(aws_retry=True, Filters=[{"Name": "tag:Name", "Values": [p["name"]]}])["Vpcs"]
     if not vpcs:
         return False, {"vpc_id": "", "subnet_ids": {}}
@@ -143,11 +135,11 @@ def read_vpc(module, p):
     return True, {"vpc_id": vpc_id, "subnet_ids": ids}
 
 
-def read_security_groups(module, p):
+def read_security_groups(layer, p):
     wanted = p["names"] or {}
     if not p["vpc_id"] or p["vpc_id"].startswith("("):
         return False, {"ids": {}}
-    ec2 = module.client("ec2", retry_decorator=RETRY)
+    ec2 = layer.client("ec2")
     groups = ec2.describe_security_groups(aws_retry=True, Filters=[
         {"Name": "vpc-id", "Values": [p["vpc_id"]]}, {"Name": "group-name", "Values": list(wanted.values())}])["SecurityGroups"]
     by_name = {g["GroupName"]: g["GroupId"] for g in groups}
@@ -155,12 +147,12 @@ def read_security_groups(module, p):
     return all(ids.values()), {"ids": ids}
 
 
-def read_storage(module, p):
+def read_storage(layer, p):
     names = dict(p["names"] or {})
     secrets = names.pop("secrets", None) or {}
     repos = {}
     if names:
-        ecr = module.client("ecr", retry_decorator=RETRY)
+        ecr = layer.client("ecr")
         try:
             found = ecr.describe_repositories(aws_retry=True, repositoryNames=list(names.values()))["repositories"]
         except is_boto3_error_code("RepositoryNotFoundException"):
@@ -168,7 +160,7 @@ def read_storage(module, p):
         repos = {r["repositoryName"]: {"uri": r["repositoryUri"], "arn": r["repositoryArn"]} for r in found}
     arns = {}
     if secrets:
-        sm = module.client("secretsmanager", retry_decorator=RETRY)
+        sm = layer.client("secretsmanager")
         listed = sm.list_secrets(aws_retry=True, Filters=[{"Key": "name", "Values": list(secrets.values())}])["SecretList"]
         by_name = {s["Name"]: s["ARN"] for s in listed}
         arns = {key: by_name.get(name, "") for key, name in secrets.items()}
@@ -176,8 +168,8 @@ def read_storage(module, p):
     return ok, {"bucket_arn": f"arn:aws:s3:::{p['name']}" if p["name"] else "", "repositories": repos, "secrets": arns}
 
 
-def read_rds(module, p):
-    rds = module.client("rds", retry_decorator=RETRY)
+def read_rds(layer, p):
+    rds = layer.client("rds")
     try:
         inst = rds.describe_db_instances(aws_retry=True, DBInstanceIdentifier=p["name"])["DBInstances"][0]
     except is_boto3_error_code("DBInstanceNotFound"):
@@ -185,8 +177,8 @@ def read_rds(module, p):
     return True, {"instance": camel_dict_to_snake_dict(inst)}
 
 
-def read_elasticache(module, p):
-    ec = module.client("elasticache", retry_decorator=RETRY)
+def read_elasticache(layer, p):
+    ec = layer.client("elasticache")
     try:
         group = ec.describe_replication_groups(aws_retry=True, ReplicationGroupId=p["name"])["ReplicationGroups"][0]
     except is_boto3_error_code("ReplicationGroupNotFoundFault"):
@@ -194,8 +186,8 @@ def read_elasticache(module, p):
     return True, {"replication_group": camel_dict_to_snake_dict(group)}
 
 
-def read_alb(module, p):
-    elb = module.client("elbv2", retry_decorator=RETRY)
+def read_alb(layer, p):
+    elb = layer.client("elbv2")
     try:
         lb = elb.describe_load_balancers(aws_retry=True, Names=[p["name"]])["LoadBalancers"][0]
     except is_boto3_error_code("LoadBalancerNotFound"):
@@ -217,26 +209,28 @@ READERS = {"vpc": read_vpc, "security_groups": read_security_groups, "aws_storag
            "elasticache": read_elasticache, "alb": read_alb}
 
 
-def main():
-    module = AnsibleAWSModule(
-        argument_spec=dict(
-            layer=dict(type="str", required=True, choices=sorted(READERS)),
-            name=dict(type="str", default=""),
-            names=dict(type="dict", default={}),
-            vpc_id=dict(type="str", default=""),
-            tag=dict(type="str", default=""),
-        ),
-        supports_check_mode=True,
+class Discover(Layer):
+    """Read-only: `run()` reads the layer; no change is ever recorded (changed is always false)."""
+
+    argument_spec = dict(
+        layer=dict(type="str", required=True, choices=sorted(READERS)),
+        name=dict(type="str", default=""),
+        names=dict(type="dict", default={}),
+        vpc_id=dict(type="str", default=""),
+        tag=dict(type="str", default=""),
     )
-    p = module.params
-    try:
-        found, result = READERS[p["layer"]](module, p)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:  # pylint: disable=used-before-assignment
-        module.fail_json_aws(exc, msg=f"reading the {p['layer']} layer")
-    if not found and not module.check_mode:
-        module.fail_json(msg=(f"the {p['layer']} layer of this environment does not exist (or is incomplete): "
-                              f"provision it first (provision.yml --tags {p['tag'] or p['layer']})"), **result)
-    module.exit_json(changed=False, found=found, **result)
+
+    def run(self):
+        self.label = f"reading the {self.p['layer']} layer"
+        found, result = READERS[self.p["layer"]](self, self.p)
+        if not found and not self.check:
+            self.fail(f"the {self.p['layer']} layer of this environment does not exist (or is incomplete): "
+                      f"provision it first (provision.yml --tags {self.p['tag'] or self.p['layer']})", **result)
+        return dict(found=found, **result)
+
+
+def main():
+    Discover.main()
 
 
 if __name__ == "__main__":
