@@ -52,7 +52,7 @@ def _secret_values(system):
 @pytest.mark.parametrize("system", CASES)
 def test_example_provisions_idempotently_and_deploys(system, moto2):
     stack, region = f"wsx-{system}", REGIONS.get(system, "us-east-1")
-    inventory = f"../examples/{system}/aws"
+    inventory = f"examples/{system}/aws"
     desc = _description(system)
 
     moto2.reset()
