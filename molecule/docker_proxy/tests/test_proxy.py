@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import support  # tests/support (pytest.ini pythonpath): the one roles path
+
 STACK = "mol-proxy"
 STATE = f"/var/lib/webstack/{STACK}"
 PORT = 28080
@@ -33,7 +35,7 @@ def _switch(servers):
     inventory = SCENARIO / ".switch-inventory.yml"
     inventory.write_text(json.dumps({"all": {"hosts": {"docker-host": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=":".join(str(ROOT / "roles" / layer) for layer in ("shared", "docker", "aws")), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=support.ROLES_PATH, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                ANSIBLE_NOCOLOR="1")
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), str(SCENARIO / "switch_upstream.yml"),
            "-i", str(inventory), "-e", json.dumps({"servers": servers})]

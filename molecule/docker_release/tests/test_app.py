@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import support  # tests/support (pytest.ini pythonpath): the one roles path
+
 STACK = "mol-app"
 STATE = f"/var/lib/webstack/{STACK}"
 PORT = 29180
@@ -43,7 +45,7 @@ def _running_app(host):
 
 
 def _lifecycle(**extra):
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=":".join(str(ROOT / "roles" / layer) for layer in ("shared", "docker", "aws")), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=support.ROLES_PATH, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                ANSIBLE_NOCOLOR="1")
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), str(SCENARIO / "lifecycle.yml"),
            "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-e", json.dumps(extra)]
